@@ -1,0 +1,8 @@
+"""genfast: fast, reproducible zero-shot classification with diffusion models, measured against human vision.
+
+Importing genfast never fails because an optional piece (the compiled core's CUDA kernels, Triton, xFormers)
+is missing; `python -m genfast.info` says what is available and why anything is not.
+"""
+from __future__ import annotations
+
+__version__ = "0.1.0"

@@ -1,0 +1,28 @@
+"""Loads the compiled core ``genfast._C`` if it is there, and says why not otherwise.
+
+Nothing here raises on import: callers ask :func:`native` for the module and get a clear error that carries
+the reason when it is missing; ``python -m genfast.info`` prints the same reason.
+"""
+from __future__ import annotations
+
+from types import ModuleType
+
+try:
+    from genfast import _C as _module
+
+    LOAD_ERROR: str | None = None
+except ImportError as exc:  # pragma: no cover - depends on how genfast was installed
+    _module = None
+    LOAD_ERROR = f"genfast._C could not be imported ({exc}); reinstall with `pip install .`"
+
+
+def available() -> bool:
+    """True when the compiled core loaded."""
+    return _module is not None
+
+
+def native() -> ModuleType:
+    """The compiled module ``genfast._C``; raises RuntimeError with the reason when it did not load."""
+    if _module is None:
+        raise RuntimeError(LOAD_ERROR)
+    return _module
