@@ -7,7 +7,7 @@ import importlib
 import sys
 from typing import Sequence
 
-# (module, description); each module defines register(subparsers) that adds its command(s).
+# Each module defines register(subparsers), which adds its command(s) with args.func set.
 COMMANDS: tuple[str, ...] = (
     "genfast.demo",
     "genfast.evaluate.cli",
