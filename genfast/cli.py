@@ -1,5 +1,7 @@
-"""The `genfast` command line. Each command's parser and code live next to what it does; this file only
-gathers them."""
+"""The `genfast` command line: classify, evaluate, measure and draw.
+
+Each command's parser and code live next to what it does; this file only gathers them.
+"""
 from __future__ import annotations
 
 import argparse

@@ -1,0 +1,86 @@
+"""`genfast evaluate` on the command line, including a run killed with SIGKILL and started again."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from genfast.cli import main
+from genfast.evaluate.fake import FakeClassifier
+from genfast.evaluate.run import EvaluateConfig, evaluate, journal_path
+
+REPO = Path(__file__).resolve().parents[1]
+CLASSES = ("cat", "dog", "knife")
+
+
+def make_data(root: Path, per_class: int) -> Path:
+    for c, category in enumerate(CLASSES):
+        for i in range(per_class):
+            path = root / "edge" / category / f"{category}{i}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            pixels = np.full((4, 4, 3), 0, dtype=np.uint8) + np.uint8(c * 80 + i)
+            Image.fromarray(pixels).save(path)
+    return root
+
+
+def outputs(out: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*"))
+            if p.is_file() and p.parts[len(out.parts)] in ("raw-data", "sidecar")}
+
+
+def reference_outputs(data: Path, out: Path) -> dict[str, bytes]:
+    evaluate(EvaluateConfig(model="fake", data=data, out=out, datasets=("edge",), model_name="fake",
+                            classes=CLASSES, progress=False), FakeClassifier(CLASSES))
+    return outputs(out)
+
+
+def args(data: Path, out: Path, model: str = "fake") -> list[str]:
+    return ["evaluate", "--model", model, "--model-name", "fake", "--data", str(data), "--datasets", "edge",
+            "--out", str(out), "--classes", ",".join(CLASSES), "--chunk-size", "4", "--no-progress"]
+
+
+def test_cli_writes_the_same_files_as_the_api(tmp_path, monkeypatch, capsys):
+    data = make_data(tmp_path / "data", 3)
+    monkeypatch.setenv("GENFAST_TESTING", "1")
+    assert main([a for a in args(data, tmp_path / "cli") if a != "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "edge: 9 rows (9 classified now)" in err and "9/9" in err and "eval/s" in err  # the progress bar
+    assert outputs(tmp_path / "cli") == reference_outputs(data, tmp_path / "api")
+    assert main(args(data, tmp_path / "cli") + ["--seed", "1"]) == 2
+    assert "different settings (seed: 0 then, 1 now)" in capsys.readouterr().err
+    assert main(args(data, tmp_path / "cli") + ["--datasets", "sketch"]) == 2
+    assert "unknown dataset 'sketch'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_sigkill_mid_run_then_resume(tmp_path):
+    data = make_data(tmp_path / "data", 20)
+    out = tmp_path / "killed"
+    env = {**os.environ, "GENFAST_TESTING": "1", "PYTHONPATH": str(REPO)}
+    command = [sys.executable, "-m", "genfast.cli"] + args(data, out, "fake:delay=0.05")
+    journal = journal_path(out, "edge", "fake")
+    process = subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 90
+        while not (journal.exists() and journal.read_bytes().count(b"\n") >= 1 + 15):
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "the run did not journal 15 images in 90 s"
+            time.sleep(0.01)
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL
+    finished = journal.read_bytes().count(b"\n") - 1
+    assert 15 <= finished < 60 and not (out / "raw-data").exists()
+
+    resumed = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"edge: 60 rows ({60 - finished} classified now)" in resumed.stderr
+    assert outputs(out) == reference_outputs(data, tmp_path / "reference")
