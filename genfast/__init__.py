@@ -5,4 +5,7 @@ is missing; `python -m genfast.info` says what is available and why anything is 
 """
 from __future__ import annotations
 
+from genfast.ops.noise import noise
+
 __version__ = "0.1.0"
+__all__ = ["noise"]

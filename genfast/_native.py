@@ -5,11 +5,11 @@ the reason when it is missing; ``python -m genfast.info`` prints the same reason
 """
 from __future__ import annotations
 
+import importlib
 from types import ModuleType
 
 try:
-    from genfast import _C as _module
-
+    _module: ModuleType | None = importlib.import_module("genfast._C")
     LOAD_ERROR: str | None = None
 except ImportError as exc:  # pragma: no cover - depends on how genfast was installed
     _module = None

@@ -1,5 +1,5 @@
 // A tensor as it crosses from Python into the native core: pointer, shape, strides (in elements), dtype and
-// device. The core never includes PyTorch; the Python layer (genfast/ops/_native.py) checks the tensors and
+// device. The core never includes PyTorch; the Python layer (genfast/ops/_tensors.py) checks the tensors and
 // builds these views.
 #pragma once
 #include <cstdint>
