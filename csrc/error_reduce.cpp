@@ -9,7 +9,7 @@
 
 #include "common/registry.h"
 #include "cpu/kernels.h"
-#include "cpu/view_checks.h"
+#include "common/view_checks.h"
 #if GENFAST_WITH_CUDA
 #include "cuda/kernels.h"
 #endif
