@@ -1,0 +1,23 @@
+"""model-vs-human metrics: raw-data CSVs, accuracy, shape bias, OOD accuracy, error consistency and the
+toolbox's benchmark tables (Geirhos et al. 2021, bethgelab/model-vs-human)."""
+from __future__ import annotations
+
+from genfast.metrics.accuracy import accuracy, accuracy_difference
+from genfast.metrics.benchmark import (HUMANS, accuracy_by_dataset, accuracy_ranking, benchmark_trials, humanlike,
+                                       humanlike_by_dataset, humanlike_pairs, humanlike_ranking, ood_accuracy)
+from genfast.metrics.consistency import (Consistency, consistency, correctness_matrix, error_consistency,
+                                         pairwise_consistency)
+from genfast.metrics.datasets import (DATASETS, PARAMETRIC_DATASETS, DatasetInfo, canonical_condition,
+                                      dataset_info)
+from genfast.metrics.rawdata import image_id, is_human, read_csv, read_raw_data
+from genfast.metrics.shape_bias import ShapeBias, shape_bias, shape_bias_by_category, texture_category
+from genfast.metrics.summary import Summary, summarise
+
+__all__ = [
+    "DATASETS", "HUMANS", "PARAMETRIC_DATASETS", "Consistency", "DatasetInfo", "ShapeBias", "Summary",
+    "accuracy", "accuracy_by_dataset", "accuracy_difference", "accuracy_ranking", "benchmark_trials",
+    "canonical_condition", "consistency", "correctness_matrix", "dataset_info", "error_consistency",
+    "humanlike", "humanlike_by_dataset", "humanlike_pairs", "humanlike_ranking", "image_id", "is_human",
+    "ood_accuracy", "pairwise_consistency", "read_csv", "read_raw_data", "shape_bias", "shape_bias_by_category",
+    "summarise", "texture_category",
+]

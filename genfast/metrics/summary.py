@@ -1,0 +1,137 @@
+"""Every model-vs-human number for every observer of a raw-data folder, in one object that the `metrics`
+command prints and writes as JSON and that the `report` command draws."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from genfast.metrics.benchmark import (HUMANLIKE_METRICS, HUMANS, accuracy_by_dataset, accuracy_ranking,
+                                       humanlike_by_dataset, humanlike_pairs, humanlike_ranking, observers,
+                                       ood_accuracy)
+from genfast.metrics.datasets import DATASETS, SHAPE_BIAS_DATASET
+from genfast.metrics.rawdata import is_human
+from genfast.metrics.shape_bias import ShapeBias, shape_bias, shape_bias_by_category
+
+
+@dataclass(frozen=True)
+class Summary:
+    """All metrics of a set of trials. Frames are indexed by observer; HUMANS is the pooled human observer."""
+
+    datasets: list[str]
+    models: list[str]
+    humans: list[str]
+    accuracy: pd.DataFrame  # observer x dataset, all conditions
+    ood_accuracy_by_dataset: pd.DataFrame  # observer x dataset, benchmark conditions only
+    ood_accuracy: pd.Series  # observer: unweighted mean over datasets of the benchmark accuracy
+    humanlike: pd.DataFrame  # observer x HUMANLIKE_METRICS (empty without human subjects)
+    humanlike_by_dataset: pd.DataFrame  # (observer, dataset) x HUMANLIKE_METRICS
+    shape_bias: dict[str, ShapeBias]  # empty without cue-conflict data
+    shape_bias_by_category: pd.DataFrame  # observer x shape category
+    accuracy_by_condition: pd.DataFrame  # columns dataset, condition, observer, accuracy
+
+    @property
+    def observers(self) -> list[str]:
+        """Models, then human subjects, then the pooled humans (when there are any)."""
+        return self.models + self.humans + ([HUMANS] if self.humans else [])
+
+    def accuracy_table(self) -> pd.DataFrame:
+        """The OOD-accuracy benchmark table (models, ranked)."""
+        return accuracy_ranking(self.ood_accuracy)
+
+    def humanlike_table(self) -> pd.DataFrame:
+        """The most-human-like benchmark table (models, ranked on each metric and by mean rank)."""
+        return humanlike_ranking(self.humanlike)
+
+    def to_json(self) -> dict[str, Any]:
+        """The numbers keyed by observer (NaN and missing values become null)."""
+        ood = self.ood_accuracy
+        acc_rank = self.accuracy_table()["rank"] if self.models else pd.Series(dtype=float)
+        human_rank = self.humanlike_table() if len(self.humanlike) and self.models else pd.DataFrame()
+        out: dict[str, Any] = {}
+        for name in self.observers:
+            kind = "humans" if name == HUMANS else "human" if is_human(name) else "model"
+            entry: dict[str, Any] = {
+                "kind": kind,
+                "accuracy": _numbers(self.accuracy.loc[name]) if name in self.accuracy.index else {},
+                "ood_accuracy_by_dataset": _numbers(self.ood_accuracy_by_dataset.loc[name])
+                if name in self.ood_accuracy_by_dataset.index else {},
+                "ood_accuracy": _number(ood.get(name)),
+            }
+            if name in self.humanlike.index:
+                entry.update({m: _number(self.humanlike.loc[name, m]) for m in HUMANLIKE_METRICS})
+            if name in self.shape_bias:
+                result = self.shape_bias[name]
+                entry["shape_bias"] = _number(result.shape_bias)
+                entry["shape_hits"], entry["texture_hits"] = result.shape_hits, result.texture_hits
+                entry["shape_bias_by_category"] = _numbers(self.shape_bias_by_category.loc[name])
+            if name in acc_rank.index:
+                entry["ood_accuracy_rank"] = float(acc_rank[name])
+            if name in human_rank.index:
+                entry.update({c: float(human_rank.loc[name, c]) for c in human_rank.columns if c.endswith("rank")})
+            out[name] = entry
+        return {"datasets": self.datasets, "observers": out}
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
+
+
+def _numbers(row: pd.Series) -> dict[str, float | None]:
+    return {str(k): _number(v) for k, v in row.items() if not pd.isna(v)}
+
+
+def summarise(trials: pd.DataFrame) -> Summary:
+    """Compute every metric for every observer of `trials` (a frame from read_raw_data)."""
+    if len(trials) == 0:
+        raise ValueError("summarise: no trials")
+    present = set(trials["dataset"].astype(str).unique())
+    datasets = [name for name in DATASETS if name in present]
+    models, humans = observers(trials)
+    has_humans = bool(humans)
+    pairs = humanlike_pairs(trials) if has_humans else pd.DataFrame()
+    if len(pairs):
+        by_dataset = humanlike_by_dataset(pairs)
+    else:
+        index = pd.MultiIndex.from_tuples([], names=["observer", "dataset"])
+        by_dataset = pd.DataFrame(columns=list(HUMANLIKE_METRICS), index=index, dtype=float)
+
+    shape: dict[str, ShapeBias] = {}
+    by_category: dict[str, dict[str, float]] = {}
+    cue = trials.loc[trials["dataset"] == SHAPE_BIAS_DATASET]
+    if len(cue):
+        groups = {name: cue.loc[cue["observer"] == name] for name in models + humans}
+        if has_humans:
+            groups[HUMANS] = cue.loc[cue["observer"].astype(str).map(is_human)]
+        for name, group in groups.items():
+            shape[name] = shape_bias(group)
+            by_category[name] = shape_bias_by_category(group)
+
+    return Summary(
+        datasets=datasets, models=models, humans=humans,
+        accuracy=_ordered(accuracy_by_dataset(trials, benchmark=False), datasets),
+        ood_accuracy_by_dataset=_ordered(accuracy_by_dataset(trials, benchmark=True), datasets),
+        ood_accuracy=ood_accuracy(trials),
+        humanlike=by_dataset.groupby(level="observer").mean(), humanlike_by_dataset=by_dataset, shape_bias=shape,
+        shape_bias_by_category=pd.DataFrame.from_dict(by_category, orient="index"),
+        accuracy_by_condition=_accuracy_by_condition(trials),
+    )
+
+
+def _ordered(table: pd.DataFrame, datasets: list[str]) -> pd.DataFrame:
+    return table.reindex(columns=[d for d in datasets if d in table.columns])
+
+
+def _accuracy_by_condition(trials: pd.DataFrame) -> pd.DataFrame:
+    """Accuracy per (dataset, condition, observer), with the pooled humans, for accuracy-vs-distortion plots."""
+    plain = trials[["dataset", "condition", "observer", "correct"]].astype(
+        {"dataset": str, "condition": str, "observer": str})
+    per_observer = plain.groupby(["dataset", "condition", "observer"])["correct"].mean()
+    humans = plain.loc[plain["observer"].map(is_human)]
+    frames = [per_observer.reset_index()]
+    if len(humans):
+        pooled = humans.groupby(["dataset", "condition"])["correct"].mean().reset_index()
+        frames.append(pooled.assign(observer=HUMANS))
+    return pd.concat(frames, ignore_index=True).rename(columns={"correct": "accuracy"})

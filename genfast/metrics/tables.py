@@ -1,0 +1,101 @@
+"""Readable tables of a Summary, shared by `genfast metrics` (plain text) and `genfast report` (Markdown, HTML)."""
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from genfast.metrics.benchmark import HUMANS
+from genfast.metrics.summary import Summary
+
+
+def display_tables(summary: Summary) -> list[tuple[str, pd.DataFrame]]:
+    """(title, table) pairs: benchmark rankings, per-dataset accuracy, shape bias, per-subject numbers."""
+    tables: list[tuple[str, pd.DataFrame]] = []
+    reference = [HUMANS] if summary.humans else []
+    n = len(summary.datasets)
+    if summary.models:
+        ranking = summary.accuracy_table()
+        rows = ranking.assign(datasets=summary.ood_accuracy_by_dataset.loc[ranking.index].notna().sum(axis=1))
+        if reference:
+            rows.loc[HUMANS] = [summary.ood_accuracy[HUMANS], math.nan, n]
+        tables.append((f"Benchmark: OOD accuracy (mean over {n} dataset(s), benchmark conditions)",
+                       rows.rename(columns={"ood_accuracy": "OOD accuracy", "rank": "rank"})))
+    if summary.models and len(summary.humanlike):
+        ranked = summary.humanlike_table()[["accuracy_difference", "observed_consistency", "error_consistency",
+                                            "mean_rank"]]
+        if reference:
+            ranked.loc[HUMANS] = [*summary.humanlike.loc[HUMANS].tolist(), math.nan]
+        tables.append(("Benchmark: most human-like (vs. human subjects; mean over conditions, subjects, datasets)",
+                       ranked.rename(columns={"accuracy_difference": "accuracy diff. (lower better)",
+                                              "observed_consistency": "observed consistency",
+                                              "error_consistency": "error consistency",
+                                              "mean_rank": "mean rank"})))
+    shown = summary.models + reference
+    tables.append(("Accuracy per dataset (benchmark conditions)", summary.ood_accuracy_by_dataset.loc[shown].T))
+    if summary.shape_bias:
+        names = [name for name in shown if name in summary.shape_bias]
+        shape = pd.DataFrame({"shape bias": [summary.shape_bias[n].shape_bias for n in names],
+                              "shape decisions": [summary.shape_bias[n].shape_hits for n in names],
+                              "texture decisions": [summary.shape_bias[n].texture_hits for n in names]},
+                             index=names)
+        tables.append(("Shape bias (cue-conflict: shape / (shape + texture) decisions)", shape))
+        tables.append(("Shape bias per shape category", summary.shape_bias_by_category.loc[names].T))
+    if summary.humans:
+        subjects = pd.DataFrame({"OOD accuracy": summary.ood_accuracy.reindex(summary.humans)}, index=summary.humans)
+        if len(summary.humanlike):
+            subjects = subjects.join(summary.humanlike.reindex(summary.humans).rename(columns={
+                "accuracy_difference": "accuracy diff.", "observed_consistency": "observed consistency",
+                "error_consistency": "error consistency"}))
+        if summary.shape_bias:
+            subjects["shape bias"] = [summary.shape_bias[h].shape_bias if h in summary.shape_bias else math.nan
+                                      for h in summary.humans]
+        subjects["datasets"] = summary.ood_accuracy_by_dataset.reindex(summary.humans).notna().sum(axis=1)
+        tables.append(("Human subjects individually (consistency against the other subjects)", subjects))
+    return tables
+
+
+def _cell(value: object, column: str) -> str:
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "-"
+        return f"{value:.3g}" if "rank" in column or column == "datasets" else f"{value:.3f}"
+    return str(value)
+
+
+def _cells(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+    header = [str(table.index.name or "")] + [str(c) for c in table.columns]
+    rows = [[str(index)] + [_cell(v, c) for v, c in zip(row, header[1:])]
+            for index, row in zip(table.index, table.itertuples(index=False))]
+    return header, rows
+
+
+def to_text(title: str, table: pd.DataFrame) -> str:
+    """A titled, column-aligned plain-text table (three decimals, '-' for missing)."""
+    header, rows = _cells(table)
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = [title, "-" * len(title)]
+    for row in [header, *rows]:
+        lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
+    return "\n".join(lines)
+
+
+def to_markdown(title: str, table: pd.DataFrame) -> str:
+    """A titled GitHub-flavoured Markdown table."""
+    header, rows = _cells(table)
+    lines = [f"### {title}", "", "| " + " | ".join(header) + " |",
+             "|" + "|".join([":---"] + ["---:"] * (len(header) - 1)) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def to_html(title: str, table: pd.DataFrame) -> str:
+    """A titled HTML table."""
+    header, rows = _cells(table)
+    head = "".join(f"<th>{_escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{_escape(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<h3>{_escape(title)}</h3>\n<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

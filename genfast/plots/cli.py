@@ -1,0 +1,28 @@
+"""`genfast report`: figures (PNG and PDF) and a one-page summary of a model-vs-human raw-data folder."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from genfast.metrics.cli import add_data_arguments
+from genfast.metrics.rawdata import read_raw_data
+from genfast.plots.report import write_report
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `report` command."""
+    parser = subparsers.add_parser("report", help="figures and a summary page of model-vs-human raw data",
+                                   description=__doc__.splitlines()[0].split(": ", 1)[1])
+    add_data_arguments(parser)
+    parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder for figures and summary")
+    parser.add_argument("--models", nargs="+", metavar="NAME", help="only these models (default: all found)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Read the raw data, write the report, list what was written."""
+    written = write_report(read_raw_data(args.raw_data, args.datasets), args.out, args.models,
+                           source=str(args.raw_data))
+    for path in written:
+        print(path)
+    return 0

@@ -1,0 +1,49 @@
+"""The shape-bias plot of Geirhos et al. (2019): per shape category, the fraction of shape decisions among
+cue-conflict decisions that follow shape or texture, each model against the humans."""
+from __future__ import annotations
+
+from matplotlib.figure import Figure
+import numpy as np
+
+from genfast.metrics.benchmark import HUMANS
+from genfast.metrics.summary import Summary
+from genfast.plots.style import new_figure, observer_styles
+
+
+def plot_shape_bias(summary: Summary, models: list[str] | None = None) -> Figure:
+    """Categories on the y axis (ordered by the humans' shape bias), fraction of shape decisions on the x axis
+    from 1 (shape, left) to 0 (texture, right); one marker per observer and category, a vertical line at
+    each observer's overall shape bias."""
+    if not summary.shape_bias:
+        raise ValueError("shape-bias plot: no cue-conflict data in the raw data")
+    models = summary.models if models is None else models
+    names = [m for m in models if m in summary.shape_bias] + ([HUMANS] if HUMANS in summary.shape_bias else [])
+    styles = observer_styles(models)
+    per_category = summary.shape_bias_by_category
+    order_by = HUMANS if HUMANS in per_category.index else names[0]
+    categories = list(per_category.loc[order_by].sort_values(ascending=True, kind="stable").index)
+    y = np.arange(len(categories))
+
+    figure = new_figure((7.5, 0.42 * len(categories) + 2.2))
+    ax = figure.subplots()
+    for boundary in y[:-1] + 0.5:
+        ax.axhline(boundary, color="0.85", linewidth=0.6, linestyle=":", zorder=0)
+    for name in names:
+        style = styles[name]
+        overall = summary.shape_bias[name].shape_bias
+        ax.axvline(overall, color=style.colour, linewidth=1.2, alpha=0.8, zorder=1)
+        values = per_category.loc[name, categories].to_numpy(dtype=float)
+        ax.scatter(values, y, s=70, marker=style.marker, color=style.colour, edgecolors=(0.3, 0.3, 0.3, 0.4),
+                   linewidths=0.4, zorder=3, clip_on=False, label=f"{style.label} ({overall:.2f})")
+    ax.set_xlim(1.03, -0.03)  # markers at exactly 0 or 1 stay clear of the spines
+    ax.set_ylim(-0.6, len(categories) - 0.4)
+    ax.set_yticks(y, categories)
+    ax.set_xticks(np.linspace(0, 1, 11))
+    ax.set_xlabel("Fraction of 'shape' decisions")
+    top = ax.secondary_xaxis("top", functions=(lambda x: 1 - x, lambda x: 1 - x))
+    top.set_xlabel("Fraction of 'texture' decisions")
+    top.set_xticks(np.linspace(0, 1, 11))
+    ax.set_ylabel("Shape category")
+    ax.legend(title="observer (shape bias)", loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
+    ax.set_title("Shape bias on cue-conflict images")
+    return figure
