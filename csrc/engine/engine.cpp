@@ -241,7 +241,9 @@ bool Engine::end_round(Image& img) {
   const int64_t n = img.round_end;
   for (int64_t j = img.round_begin; j < n; ++j) img.weight_prefix.push_back(img.weight_prefix.back() + img.weights[j]);
   for (int64_t k : img.round_classes) {
-    for (int64_t j = img.round_begin; j < n; ++j) img.weighted_sum[k] += img.weights[j] * static_cast<double>(img.errors[k][j]);
+    for (int64_t j = img.round_begin; j < n; ++j) {
+      img.weighted_sum[k] += img.weights[j] * static_cast<double>(img.errors[k][j]);
+    }
   }
   if (rule_ == PruningRule::Stages) {
     const size_t keep = static_cast<size_t>(std::min<int64_t>(config_.stage_keep[img.round], img.alive.size()));

@@ -3,7 +3,7 @@
 //
 // Every decision about an image depends only on that image's own errors: rows are issued in a fixed order
 // per image (sample j ascending, then class ascending), a round's results are applied only once all of its
-// rows are back, and statistics are computed from the stored errors in sample order. Batch size, image order
+// rows are back, and statistics are accumulated over the stored errors in sample order. Batch size, image order
 // and grouping change which rows share a batch, never what is decided.
 #pragma once
 #include <cstdint>
@@ -45,7 +45,6 @@ class Engine {
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
-  const EngineConfig& config() const { return config_; }
   // Adds images with these keys; returns their ids (consecutive, in order).
   std::vector<int64_t> add_images(const uint64_t* keys, int64_t n);
   // The next batch of at most batch_size class rows. Throws std::runtime_error if a plan awaits its report

@@ -93,8 +93,9 @@ void EngineConfig::validate() const {
                                                          std::to_string(density.size()));
     double total = 0.0;
     for (int64_t t = 0; t < T; ++t) {
-      check(std::isfinite(density[t]) && density[t] >= 0.0, field("density") + " must be finite and non-negative, got " +
-                                                                 std::to_string(density[t]) + " at t=" + std::to_string(t));
+      check(std::isfinite(density[t]) && density[t] >= 0.0,
+            field("density") + " must be finite and non-negative, got " + std::to_string(density[t]) + " at t=" +
+                std::to_string(t));
       check(density[t] == 0.0 || score_weight[t] > 0.0,
             field("score_weight") + " is zero at t=" + std::to_string(t) + " where the density is positive");
       total += density[t];

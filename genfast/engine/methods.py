@@ -1,0 +1,338 @@
+"""Scoring methods: how an image's samples are drawn (timesteps, weights, antithetic noise) and how classes are
+pruned. Each method is a frozen dataclass whose parameters are all fields; `to_config` turns it into the plain
+`genfast._C.EngineConfig` the C++ engine executes, and the timesteps, weights and densities it uses can be
+inspected directly (`weights(T)`, `density(T)`, `score_weights(T)`, and `timesteps(T, K)` for the grids).
+
+Named methods (see `get_method`): "exhaustive", "li2023", "clark-jaini2023", "genfast".
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from genfast._native import native
+
+ERROR_SPACES = ("epsilon", "x0")
+LOSSES = ("l2", "l1", "huber")
+WEIGHTINGS = ("uniform", "exp")
+SAMPLINGS = ("iid", "lattice", "stratified")
+PROPOSALS = ("weight", "uniform")
+
+# Li et al.'s per-dataset settings (diffusion-classifier/diffusion-classifier, commands.md), by class count
+# (n_samples / to_keep): CIFAR-10 (10 classes) 50,500 / 5,1; Oxford-IIIT Pets (37) 25,250 / 5,1; Food-101,
+# Flowers-102 and FGVC-Aircraft (100-102) 20,50,100,500 / 20,10,5,1; ImageNet (1000) 50,100,500,1000 /
+# 500,50,10,1. (Not encoded: STL-10, also 10 classes, 100,500 / 5,1; ObjectNet, 113, 50,100,500,1000 / 25,10,5,1.)
+# Rows: (largest class count the row applies to, n_samples, to_keep).
+LI2023_DEFAULTS: tuple[tuple[int, tuple[int, ...], tuple[int, ...]], ...] = (
+    (10, (50, 500), (5, 1)),
+    (40, (25, 250), (5, 1)),
+    (200, (20, 50, 100, 500), (20, 10, 5, 1)),
+    (2**62, (50, 100, 500, 1000), (500, 50, 10, 1)),
+)
+
+
+def _choice(name: str, value: object, options: tuple[str, ...]) -> None:
+    if value not in options:
+        raise ValueError(f"{name} must be one of {options}, got {value!r}")
+
+
+def _positive_int(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _check_shape(n_classes: int, num_train_timesteps: int) -> None:
+    _positive_int("num_train_timesteps", num_train_timesteps)
+    _positive_int("n_classes", n_classes)
+    if n_classes < 2:
+        raise ValueError(f"n_classes must be at least 2 to classify, got {n_classes}")
+
+
+def timestep_weights(weighting: str, rate: float, num_train_timesteps: int) -> np.ndarray:
+    """w(t) for t = 0..T-1: "uniform" is 1; "exp" is exp(-rate * t / T) (Clark & Jaini's exp(-7t), t in [0, 1))."""
+    _choice("weighting", weighting, WEIGHTINGS)
+    t = np.arange(num_train_timesteps, dtype=np.float64) / num_train_timesteps
+    return np.ones_like(t) if weighting == "uniform" else np.exp(-rate * t)
+
+
+def li_grid(num_train_timesteps: int, n: int) -> list[int]:
+    """Li et al.'s evenly spaced grid of n timesteps: range(T // n // 2, T, T // n)[:n]."""
+    if n > num_train_timesteps:
+        raise ValueError(f"a grid of {n} timesteps does not fit in num_train_timesteps={num_train_timesteps}")
+    return list(range(num_train_timesteps // n // 2, num_train_timesteps, num_train_timesteps // n))[:n]
+
+
+def li_stage_timesteps(num_train_timesteps: int, n_samples: tuple[int, ...]) -> list[list[int]]:
+    """The new timesteps of each stage of Li et al.'s eval_prob_adaptive, in their evaluation order.
+
+    Stage s takes the evenly strided subset of n_samples[s] timesteps of the grid of max(n_samples) and drops
+    those an earlier stage evaluated; its samples are numbered on from the count evaluated so far.
+    """
+    grid = li_grid(num_train_timesteps, max(n_samples))
+    evaluated: set[int] = set()
+    stages = []
+    for n in n_samples:
+        subset = grid[len(grid) // n // 2 :: len(grid) // n][:n]
+        new = [t for t in subset if t not in evaluated]
+        evaluated.update(new)
+        stages.append(new)
+    return stages
+
+
+@dataclass(frozen=True, kw_only=True)
+class Method(ABC):
+    """Fields every method has; the loop reads error_space, loss, huber_delta and antithetic."""
+
+    name: ClassVar[str] = ""
+    error_space: str = "epsilon"  # "epsilon" or "x0"
+    loss: str = "l2"  # "l2", "l1" or "huber"
+    huber_delta: float = 1.0
+    antithetic: bool = False  # sample j uses noise (-1)^j eps[j // 2]; pairs share a timestep
+
+    def __post_init__(self) -> None:
+        _choice("error_space", self.error_space, ERROR_SPACES)
+        _choice("loss", self.loss, LOSSES)
+        if not self.huber_delta > 0:
+            raise ValueError(f"huber_delta must be positive, got {self.huber_delta!r}")
+        if not isinstance(self.antithetic, bool):
+            raise ValueError(f"antithetic must be a bool, got {self.antithetic!r}")
+
+    @abstractmethod
+    def weights(self, num_train_timesteps: int) -> np.ndarray:
+        """w(t), float64 [T]: the weight of timestep t in the score."""
+
+    @abstractmethod
+    def density(self, num_train_timesteps: int) -> np.ndarray | None:
+        """p(t), float64 [T] summing to 1, for sampled timesteps; None for a deterministic grid."""
+
+    def score_weights(self, num_train_timesteps: int) -> np.ndarray:
+        """v(t) = w(t) / p(t), float64 [T], the weight a sample at t gets in the score (w itself for grids).
+
+        Normalised so that its mean under p is 1; zero where p is zero (such timesteps are never drawn).
+        """
+        w = self.weights(num_train_timesteps)
+        p = self.density(num_train_timesteps)
+        if p is None:
+            return w
+        v = np.zeros_like(w)
+        np.divide(w / w.sum(), p, out=v, where=p > 0)
+        return v
+
+    def to_config(self, n_classes: int, num_train_timesteps: int, seed: int):
+        """The `genfast._C.EngineConfig` that executes this method for K classes and T timesteps."""
+        _check_shape(n_classes, num_train_timesteps)
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**64:
+            raise ValueError(f"seed must be an integer in [0, 2**64), got {seed!r}")
+        cfg = native().EngineConfig()
+        cfg.n_classes = int(n_classes)
+        cfg.num_train_timesteps = int(num_train_timesteps)
+        cfg.seed = int(seed)
+        cfg.antithetic = self.antithetic
+        cfg.score_weight = self.score_weights(num_train_timesteps).tolist()
+        self._fill(cfg, int(n_classes), int(num_train_timesteps))
+        cfg.validate()
+        return cfg
+
+    @abstractmethod
+    def _fill(self, cfg, n_classes: int, num_train_timesteps: int) -> None:
+        """Set the timestep source and the rule of `cfg`."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Grid(Method):
+    """Deterministic timestep grid, uniform weight, staged pruning (no antithetic pairs)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.antithetic:
+            raise ValueError(f"{self.name} uses a deterministic timestep grid and does not support antithetic=True")
+
+    def weights(self, num_train_timesteps: int) -> np.ndarray:
+        return np.ones(num_train_timesteps)
+
+    def density(self, num_train_timesteps: int) -> None:
+        return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Exhaustive(_Grid):
+    """Every class gets the same n_samples samples on Li's even grid for n; predict the lowest mean error."""
+
+    name: ClassVar[str] = "exhaustive"
+    n_samples: int = 100
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _positive_int("n_samples", self.n_samples)
+
+    def timesteps(self, num_train_timesteps: int, n_classes: int) -> list[int]:
+        """Timestep of sample j, j = 0..n_samples-1 (the same for any number of classes)."""
+        return li_grid(num_train_timesteps, self.n_samples)
+
+    def _fill(self, cfg, n_classes: int, num_train_timesteps: int) -> None:
+        cfg.timesteps = "sequence"
+        cfg.sequence = self.timesteps(num_train_timesteps, n_classes)
+        cfg.rule = "stages"
+        cfg.stage_ends = [self.n_samples]
+        cfg.stage_keep = [n_classes]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Li2023(_Grid):
+    """Li et al. 2023, eval_prob_adaptive with n_trials=1: staged pruning on a deterministic grid.
+
+    n_samples[s] timesteps per stage (new ones only), after which the to_keep[s] classes with the lowest mean
+    epsilon error over all their samples survive. None (both) picks Li et al.'s setting for the number of
+    classes (LI2023_DEFAULTS). Their code asserts one survivor at the end, hence to_keep[-1] == 1; where
+    to_keep exceeds the classes still alive, all of them stay (their torch.topk would fail).
+    Their commands use loss l1 on CIFAR-10, Pets, Flowers and STL-10; the default here is their code's l2.
+    """
+
+    name: ClassVar[str] = "li2023"
+    n_samples: tuple[int, ...] | None = None
+    to_keep: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if (self.n_samples is None) != (self.to_keep is None):
+            raise ValueError("li2023: give both n_samples and to_keep, or neither (to use Li et al.'s setting)")
+        if self.n_samples is None:
+            return
+        object.__setattr__(self, "n_samples", tuple(self.n_samples))
+        object.__setattr__(self, "to_keep", tuple(self.to_keep))
+        if not self.n_samples or len(self.n_samples) != len(self.to_keep):
+            raise ValueError(f"li2023: n_samples {self.n_samples} and to_keep {self.to_keep} must be non-empty "
+                             "and of equal length")
+        for n in self.n_samples:
+            _positive_int("li2023 n_samples", n)
+        for k in self.to_keep:
+            _positive_int("li2023 to_keep", k)
+        if any(a <= b for a, b in zip(self.to_keep, self.to_keep[1:])) or self.to_keep[-1] != 1:
+            raise ValueError(f"li2023: to_keep must be strictly decreasing and end with 1, got {self.to_keep}")
+
+    def schedule(self, n_classes: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """(n_samples, to_keep) used for K classes: the fields, or Li et al.'s setting for K."""
+        if self.n_samples is not None:
+            return self.n_samples, self.to_keep
+        for max_classes, n_samples, to_keep in LI2023_DEFAULTS:
+            if n_classes <= max_classes:
+                return n_samples, to_keep
+        raise AssertionError("unreachable: the last default covers every class count")
+
+    def stages(self, num_train_timesteps: int, n_classes: int) -> list[tuple[list[int], int]]:
+        """(new timesteps, classes kept after it) for each stage; samples are numbered in this order."""
+        n_samples, to_keep = self.schedule(n_classes)
+        new = li_stage_timesteps(num_train_timesteps, n_samples)
+        for s, ts in enumerate(new):
+            if not ts:
+                raise ValueError(f"li2023: stage {s} (n_samples={n_samples[s]}) adds no timestep not already "
+                                 f"evaluated; n_samples={n_samples}")
+        return list(zip(new, to_keep))
+
+    def timesteps(self, num_train_timesteps: int, n_classes: int) -> list[int]:
+        """Timestep of sample j over all stages (j is the noise index of their code)."""
+        return [t for ts, _ in self.stages(num_train_timesteps, n_classes) for t in ts]
+
+    def _fill(self, cfg, n_classes: int, num_train_timesteps: int) -> None:
+        stages = self.stages(num_train_timesteps, n_classes)
+        cfg.timesteps = "sequence"
+        cfg.sequence = [t for ts, _ in stages for t in ts]
+        cfg.rule = "stages"
+        cfg.stage_ends = np.cumsum([len(ts) for ts, _ in stages]).tolist()
+        cfg.stage_keep = [keep for _, keep in stages]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Elimination(Method):
+    """Sampled timesteps with successive elimination (paired one-sided t-tests against the current best).
+
+    t is drawn from p(t) (proportional to w(t) for proposal="weight", uniform for "uniform") by inverse CDF of
+    u_j: "iid" draws, a randomly shifted golden-ratio "lattice", or "stratified" within each round. Every
+    round_size samples (from min_samples on) a class is dropped when its paired difference to the best class
+    is significant at p_value; at most max_samples samples.
+    """
+
+    weighting: str = "uniform"  # w(t): "uniform" or "exp" (exp(-weight_rate * t / T))
+    weight_rate: float = 7.0
+    proposal: str = "weight"
+    sampling: str = "lattice"
+    round_size: int = 8
+    min_samples: int = 16
+    max_samples: int = 512
+    p_value: float = 1e-3
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _choice("weighting", self.weighting, WEIGHTINGS)
+        _choice("proposal", self.proposal, PROPOSALS)
+        _choice("sampling", self.sampling, SAMPLINGS)
+        if not np.isfinite(self.weight_rate):
+            raise ValueError(f"weight_rate must be finite, got {self.weight_rate!r}")
+        _positive_int("round_size", self.round_size)
+        _positive_int("min_samples", self.min_samples)
+        _positive_int("max_samples", self.max_samples)
+        if self.min_samples < 2:
+            raise ValueError(f"min_samples must be at least 2 (a t-test needs two samples), got {self.min_samples}")
+        if self.max_samples < self.min_samples:
+            raise ValueError(f"max_samples ({self.max_samples}) must be at least min_samples ({self.min_samples})")
+        if not 0 < self.p_value < 1:
+            raise ValueError(f"p_value must be in (0, 1), got {self.p_value!r}")
+        if self.antithetic and (self.round_size % 2 or self.max_samples % 2):
+            raise ValueError(f"antithetic pairs need an even round_size and max_samples, got {self.round_size} "
+                             f"and {self.max_samples}")
+
+    def weights(self, num_train_timesteps: int) -> np.ndarray:
+        return timestep_weights(self.weighting, self.weight_rate, num_train_timesteps)
+
+    def density(self, num_train_timesteps: int) -> np.ndarray:
+        p = self.weights(num_train_timesteps) if self.proposal == "weight" else np.ones(num_train_timesteps)
+        return p / p.sum()
+
+    def _fill(self, cfg, n_classes: int, num_train_timesteps: int) -> None:
+        cfg.timesteps = self.sampling
+        cfg.density = self.density(num_train_timesteps).tolist()
+        cfg.rule = "elimination"
+        cfg.round_size = self.round_size
+        cfg.min_samples = self.min_samples
+        cfg.max_samples = self.max_samples
+        cfg.p_value = float(self.p_value)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClarkJaini2023(Elimination):
+    """Clark & Jaini 2023 (Algorithm 1): x0 error weighted by exp(-7t), t ~ U (iid), a paired t-test against
+    the best after every sample, p < 2e-3, between 20 and 2000 samples."""
+
+    name: ClassVar[str] = "clark-jaini2023"
+    error_space: str = "x0"
+    weighting: str = "exp"
+    weight_rate: float = 7.0
+    proposal: str = "uniform"
+    sampling: str = "iid"
+    round_size: int = 1
+    min_samples: int = 20
+    max_samples: int = 2000
+    p_value: float = 2e-3
+
+
+@dataclass(frozen=True, kw_only=True)
+class GenFast(Elimination):
+    """genfast's default: lattice timesteps drawn in proportion to the weight (equal score weights) and
+    successive elimination in rounds. The defaults are placeholders until measured on the bundled model."""
+
+    name: ClassVar[str] = "genfast"
+
+
+METHODS: dict[str, type[Method]] = {cls.name: cls for cls in (Exhaustive, Li2023, ClarkJaini2023, GenFast)}
+
+
+def get_method(method: str | Method) -> Method:
+    """A Method object from a name in METHODS (with its default parameters) or a Method object itself."""
+    if isinstance(method, Method):
+        return method
+    if isinstance(method, str) and method in METHODS:
+        return METHODS[method]()
+    raise ValueError(f"unknown method {method!r}; valid names: {', '.join(METHODS)} (or a Method object)")
