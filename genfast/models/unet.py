@@ -1,0 +1,309 @@
+"""A diffusers ``UNet2DConditionModel`` run on sample rows and class rows, with the exact class-sharing savings.
+
+- ``share_prefix``: everything before the first cross-attention (conv_in, the time embedding, the first ResNet of
+  the first down block, the first transformer's norm/proj_in, its first block's self-attention, norm2 and the
+  cross-attention query) runs once per sample row; the first cross-attention reads the shared query.
+- ``cache_class_kv``: every cross-attention layer's keys/values are projected once per class by
+  :meth:`ClassConditionedUNet.set_conditioning` and read by class index.
+
+:meth:`ClassConditionedUNet.forward_plain` is the untouched diffusers forward with the conditioning repeated
+per row (the baseline); :meth:`ClassConditionedUNet.forward` applies the options. Layers outside the
+SD 1.x/2.x block family switch the savings off, with the reason logged and kept in ``disabled_reasons``.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import torch
+
+from genfast.models.attention import (
+    ClassCrossAttnProcessor,
+    ClassRows,
+    resolve_attention,
+    rows_of_samples,
+    unsupported_reason,
+)
+
+logger = logging.getLogger("genfast.models")
+
+_BLOCKS = {
+    "CrossAttnDownBlock2D",
+    "DownBlock2D",
+    "UNetMidBlock2DCrossAttn",
+    "UNetMidBlock2D",
+    "CrossAttnUpBlock2D",
+    "UpBlock2D",
+}
+
+
+def _check_unet_supported(unet: Any, source: str) -> None:
+    """Raise for UNet features that need inputs a class-conditioned classifier does not have."""
+    config = unet.config
+    problems = []
+    if unet.class_embedding is not None:
+        problems.append(f"class embeddings (class_embed_type={config.class_embed_type!r})")
+    if config.addition_embed_type is not None:
+        problems.append(f"addition embeddings (addition_embed_type={config.addition_embed_type!r})")
+    if unet.encoder_hid_proj is not None:
+        problems.append(f"an encoder_hid_proj (encoder_hid_dim_type={config.encoder_hid_dim_type!r})")
+    if problems:
+        raise ValueError(f"{source}: UNet2DConditionModel with {' and '.join(problems)} is not supported")
+
+
+def _optimisation_blocker(unet: Any) -> str | None:
+    """Why class-indexed cross-attention cannot replace this UNet's cross-attention, or None when it can."""
+    from diffusers.models.attention import BasicTransformerBlock
+    from diffusers.models.transformers.transformer_2d import Transformer2DModel
+
+    blocks = [*unet.down_blocks, *([unet.mid_block] if unet.mid_block is not None else []), *unet.up_blocks]
+    for block in blocks:
+        if type(block).__name__ not in _BLOCKS:
+            return f"block type {type(block).__name__} is outside the SD 1.x/2.x family"
+        for transformer in getattr(block, "attentions", []):
+            if type(transformer) is not Transformer2DModel or not transformer.is_input_continuous:
+                return f"{type(transformer).__name__} in {type(block).__name__} is not a continuous Transformer2DModel"
+            for layer in transformer.transformer_blocks:
+                if type(layer) is not BasicTransformerBlock or layer.norm_type != "layer_norm":
+                    return f"transformer block {type(layer).__name__} (norm_type {layer.norm_type!r}) is not supported"
+                if layer.only_cross_attention or layer.pos_embed is not None or hasattr(layer, "fuser"):
+                    return "transformer blocks with only_cross_attention, positional embeddings or GLIGEN"
+                if layer.attn2 is None:
+                    return "a transformer block without cross-attention"
+                reason = unsupported_reason(layer.attn2)
+                if reason is not None:
+                    return reason
+    return None
+
+
+def _prefix_blocker(unet: Any) -> str | None:
+    """Why the first down block cannot be split at its first cross-attention, or None when it can."""
+    first = unet.down_blocks[0]
+    if not getattr(first, "has_cross_attention", False) or type(first).__name__ != "CrossAttnDownBlock2D":
+        return f"the first down block ({type(first).__name__}) has no cross-attention"
+    if len(first.resnets) != len(first.attentions):
+        return "the first down block pairs resnets and attentions unevenly"
+    return None
+
+
+class ClassConditionedUNet:
+    """Runs a UNet2DConditionModel on ``(z_t [S], t [S], sample_offsets [S+1], class_index [B])`` rows."""
+
+    def __init__(
+        self,
+        unet: Any,
+        *,
+        share_prefix: bool = True,
+        cache_class_kv: bool = True,
+        attention: str = "auto",
+        source: str = "model",
+    ) -> None:
+        _check_unet_supported(unet, source)
+        self.unet = unet
+        self.disabled_reasons: dict[str, str] = {}
+        self.backend = resolve_attention(attention, unet.device)
+        blocker = _optimisation_blocker(unet)
+        if blocker is not None:
+            for option, enabled in (("share_prefix", share_prefix), ("cache_class_kv", cache_class_kv)):
+                if enabled:
+                    self._disable(option, blocker)
+            if self.backend != "sdpa":
+                self._disable("attention", f"{blocker}; using the diffusers attention processors")
+            share_prefix = cache_class_kv = False
+            self.backend = "sdpa"
+        if share_prefix and (reason := _prefix_blocker(unet)) is not None:
+            self._disable("share_prefix", reason)
+            share_prefix = False
+        self.share_prefix = share_prefix
+        self.cache_class_kv = cache_class_kv
+        self.rows = ClassRows()
+        self.processors: list[ClassCrossAttnProcessor] = []
+        self._attn2: list[Any] = []
+        if blocker is None:
+            self._install_processors()
+        self.conditioning: torch.Tensor | None = None
+
+    def _disable(self, option: str, reason: str) -> None:
+        self.disabled_reasons[option] = reason
+        logger.warning("%s is off for this model: %s", option, reason)
+
+    def _install_processors(self) -> None:
+        from diffusers.models.attention import BasicTransformerBlock
+
+        for module in self.unet.modules():
+            if isinstance(module, BasicTransformerBlock):
+                original = module.attn2.processor
+                if isinstance(original, ClassCrossAttnProcessor):  # a UNet run before: wrap its original processor
+                    original = original.original
+                processor = ClassCrossAttnProcessor(original, self.rows, self.backend)
+                module.attn2.set_processor(processor)
+                self.processors.append(processor)
+                self._attn2.append(module.attn2)
+        if self.backend == "xformers":
+            from diffusers.models.attention_processor import XFormersAttnProcessor
+
+            for module in self.unet.modules():
+                if isinstance(module, BasicTransformerBlock):
+                    module.attn1.set_processor(XFormersAttnProcessor())
+
+    @property
+    def uses_plain_forward(self) -> bool:
+        """True when :meth:`forward` is the plain diffusers forward (no saving on, default attention)."""
+        return not self.share_prefix and not self.cache_class_kv and self.backend == "sdpa"
+
+    def options(self) -> dict[str, Any]:
+        """The options in effect and why any requested one is off."""
+        return {
+            "share_prefix": self.share_prefix,
+            "cache_class_kv": self.cache_class_kv,
+            "attention": self.backend,
+            "disabled": dict(self.disabled_reasons),
+        }
+
+    @torch.no_grad()
+    def set_conditioning(self, conditioning: torch.Tensor) -> None:
+        """Keep the per-class conditioning ``[C, L, Dc]`` and, with ``cache_class_kv``, every layer's K/V."""
+        self.conditioning = conditioning.to(device=self.unet.device, dtype=self.unet.dtype)
+        for processor, attn in zip(self.processors, self._attn2):
+            if self.cache_class_kv:
+                processor.cache(attn, self.conditioning)
+            else:
+                processor.kv = None
+
+    def _rows_conditioning(self, class_index: torch.Tensor) -> torch.Tensor:
+        if self.conditioning is None:
+            raise RuntimeError("no class conditioning: call encode_classes first")
+        return self.conditioning.index_select(0, class_index)
+
+    @torch.no_grad()
+    def forward_plain(
+        self, z_t: torch.Tensor, t: torch.Tensor, sample_offsets: torch.Tensor, class_index: torch.Tensor
+    ) -> torch.Tensor:
+        """The diffusers forward on every class row, the conditioning repeated per row: ``[B, *latent]``."""
+        rows = rows_of_samples(sample_offsets, class_index.shape[0])
+        conditioning = self._rows_conditioning(class_index)
+        return self.unet(z_t.index_select(0, rows), t.index_select(0, rows), conditioning).sample
+
+    @torch.no_grad()
+    def forward(
+        self, z_t: torch.Tensor, t: torch.Tensor, sample_offsets: torch.Tensor, class_index: torch.Tensor
+    ) -> torch.Tensor:
+        """The same prediction as :meth:`forward_plain`, computed with the options in effect."""
+        if self.uses_plain_forward:
+            return self.forward_plain(z_t, t, sample_offsets, class_index)
+        conditioning = self._rows_conditioning(class_index) if not self.cache_class_kv else None
+        if conditioning is None and self.conditioning is None:
+            raise RuntimeError("no class conditioning: call encode_classes first")
+        with self.rows.active(class_index):
+            if self.share_prefix:
+                return self._forward_shared(z_t, t, sample_offsets, class_index, conditioning)
+            rows = rows_of_samples(sample_offsets, class_index.shape[0])
+            return self.unet(z_t.index_select(0, rows), t.index_select(0, rows), conditioning).sample
+
+    def _forward_shared(
+        self,
+        z_t: torch.Tensor,
+        t: torch.Tensor,
+        sample_offsets: torch.Tensor,
+        class_index: torch.Tensor,
+        conditioning: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """UNet2DConditionModel.forward (diffusers 0.42) with the class-independent prefix run per sample row."""
+        unet = self.unet
+        rows = rows_of_samples(sample_offsets, class_index.shape[0])
+        up_factor = 2**unet.num_upsamplers
+        forward_upsample_size = any(dim % up_factor != 0 for dim in z_t.shape[-2:])
+        sample = 2 * z_t - 1.0 if unet.config.center_input_sample else z_t
+
+        emb = unet.time_embedding(unet.get_time_embed(sample=sample, timestep=t), None)
+        if unet.time_embed_act is not None:
+            emb = unet.time_embed_act(emb)
+        hidden = unet.conv_in(sample)
+        residuals: list[torch.Tensor] = [hidden.index_select(0, rows)]
+
+        first = unet.down_blocks[0]
+        hidden = first.resnets[0](hidden, emb)
+        emb = emb.index_select(0, rows)
+        hidden = self._first_transformer(first.attentions[0], hidden, rows, sample_offsets, conditioning)
+        residuals.append(hidden)
+        for resnet, transformer in zip(first.resnets[1:], first.attentions[1:]):
+            hidden = resnet(hidden, emb)
+            hidden = transformer(hidden, encoder_hidden_states=conditioning, return_dict=False)[0]
+            residuals.append(hidden)
+        if first.downsamplers is not None:
+            for downsampler in first.downsamplers:
+                hidden = downsampler(hidden)
+            residuals.append(hidden)
+
+        for block in unet.down_blocks[1:]:
+            if getattr(block, "has_cross_attention", False):
+                hidden, block_residuals = block(hidden_states=hidden, temb=emb, encoder_hidden_states=conditioning)
+            else:
+                hidden, block_residuals = block(hidden_states=hidden, temb=emb)
+            residuals.extend(block_residuals)
+
+        if unet.mid_block is not None:
+            if getattr(unet.mid_block, "has_cross_attention", False):
+                hidden = unet.mid_block(hidden, emb, encoder_hidden_states=conditioning)
+            else:
+                hidden = unet.mid_block(hidden, emb)
+
+        upsample_size = None
+        for i, block in enumerate(unet.up_blocks):
+            is_final_block = i == len(unet.up_blocks) - 1
+            block_residuals = tuple(residuals[-len(block.resnets) :])
+            residuals = residuals[: -len(block.resnets)]
+            if not is_final_block and forward_upsample_size:
+                upsample_size = residuals[-1].shape[2:]
+            kwargs: dict[str, Any] = (
+                {"encoder_hidden_states": conditioning} if getattr(block, "has_cross_attention", False) else {}
+            )
+            hidden = block(
+                hidden_states=hidden,
+                temb=emb,
+                res_hidden_states_tuple=block_residuals,
+                upsample_size=upsample_size,
+                **kwargs,
+            )
+
+        if unet.conv_norm_out:
+            hidden = unet.conv_act(unet.conv_norm_out(hidden))
+        return unet.conv_out(hidden)
+
+    def _first_transformer(
+        self,
+        transformer: Any,
+        hidden: torch.Tensor,
+        rows: torch.Tensor,
+        sample_offsets: torch.Tensor,
+        conditioning: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """Transformer2DModel.forward whose first block runs per sample row up to the cross-attention query."""
+        samples, _, height, width = hidden.shape
+        residual = hidden
+        hidden = transformer.norm(hidden)
+        if not transformer.use_linear_projection:
+            hidden = transformer.proj_in(hidden)
+            inner_dim = hidden.shape[1]
+            hidden = hidden.permute(0, 2, 3, 1).reshape(samples, height * width, inner_dim)
+        else:
+            inner_dim = hidden.shape[1]
+            hidden = transformer.proj_in(hidden.permute(0, 2, 3, 1).reshape(samples, height * width, inner_dim))
+
+        block = transformer.transformer_blocks[0]
+        hidden = block.attn1(block.norm1(hidden), encoder_hidden_states=None, attention_mask=None) + hidden
+        query = block.attn2.to_q(block.norm2(hidden))
+        processor = block.attn2.processor
+        hidden = processor.attend(block.attn2, query, conditioning, sample_offsets) + hidden.index_select(0, rows)
+        hidden = block.ff(block.norm3(hidden)) + hidden
+        for block in transformer.transformer_blocks[1:]:
+            hidden = block(hidden, encoder_hidden_states=conditioning)
+
+        batch = hidden.shape[0]
+        if not transformer.use_linear_projection:
+            hidden = hidden.reshape(batch, height, width, inner_dim).permute(0, 3, 1, 2).contiguous()
+            hidden = transformer.proj_out(hidden)
+        else:
+            hidden = transformer.proj_out(hidden)
+            hidden = hidden.reshape(batch, height, width, inner_dim).permute(0, 3, 1, 2).contiguous()
+        return hidden + residual.index_select(0, rows)
