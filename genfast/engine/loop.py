@@ -18,30 +18,34 @@ from genfast.ops.noise import noise_noising
 
 
 class ModelOutputError(ValueError):
-    """The denoiser produced NaN or inf for an image (e.g. fp16 overflow)."""
+    """The denoiser produced NaN or inf for an image (e.g. fp16 overflow); `image` is its position."""
+
+    def __init__(self, image: int, message: str) -> None:
+        super().__init__(message)
+        self.image = image
 
 
 def score_images(adapter, method, z0: torch.Tensor, keys: np.ndarray, *, seed: int, batch_size: int,
-                 on_finished: Callable[[object, float], None],
+                 on_finished: Callable[[int, object, float], None],
                  on_progress: Callable[[int], None] | None = None) -> None:
     """Run the engine to completion over the images whose clean latents are `z0` [N, *latent].
 
-    `on_finished(result, seconds)` receives each image's engine result as soon as it is decided, with its
+    `on_finished(i, result, seconds)` receives image `i`'s engine result as soon as it is decided, with its
     share of the wall time; `on_progress(rows)` is told how many denoiser rows each batch evaluated.
     """
+    z0 = z0.contiguous()
     n_classes = len(adapter.class_names)
     engine = Engine(method, n_classes=n_classes, num_train_timesteps=adapter.num_train_timesteps, seed=seed)
-    ids = engine.add_images(np.asarray(keys, dtype=np.uint64))
-    slot_of_id = {int(i): n for n, i in enumerate(ids)}
+    first_id = int(engine.add_images(np.asarray(keys, dtype=np.uint64))[0])  # ids are consecutive
     key_tensor = torch.from_numpy(np.asarray(keys, dtype=np.uint64).view(np.int64)).to(z0.device)
     seed_i64 = int(np.uint64(seed).view(np.int64))
-    seconds = np.zeros(len(ids))
+    seconds = np.zeros(len(keys))
     acp = getattr(adapter, "alphas_cumprod", None)
     device = z0.device
     while not engine.done():
         start = time.perf_counter()
         plan = engine.plan(batch_size)
-        slot = torch.tensor([slot_of_id[int(i)] for i in plan.image], dtype=torch.int64)
+        slot = torch.from_numpy(plan.image - first_id)
         timesteps = torch.from_numpy(plan.timestep)
         offsets = torch.from_numpy(plan.sample_offsets)
         alpha, sigma = alpha_sigma(acp, timesteps, adapter.num_train_timesteps, adapter.prediction_type)
@@ -59,8 +63,9 @@ def score_images(adapter, method, z0: torch.Tensor, keys: np.ndarray, *, seed: i
         if bad.any():
             row = int(np.argmax(bad))
             sample_row = int(np.searchsorted(plan.sample_offsets, row, side="right") - 1)
-            raise ModelOutputError(
-                f"the model produced a non-finite error for image {slot_of_id[int(plan.image[sample_row])]} "
+            image = int(plan.image[sample_row]) - first_id
+            raise ModelOutputError(image,
+                f"the model produced a non-finite error for image {image} "
                 f"(class {int(plan.class_index[row])}, timestep {int(plan.timestep[sample_row])}); with float16 "
                 "this is usually an overflow: try dtype=torch.float32 or bfloat16")
         engine.report(errors)
@@ -71,4 +76,5 @@ def score_images(adapter, method, z0: torch.Tensor, keys: np.ndarray, *, seed: i
         if on_progress is not None:
             on_progress(len(errors))
         for result in engine.take_finished():
-            on_finished(result, float(seconds[slot_of_id[int(result.id)]]))
+            i = int(result.id) - first_id
+            on_finished(i, result, float(seconds[i]))

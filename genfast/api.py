@@ -1,0 +1,196 @@
+"""The drop-in entry point: `genfast.classify(images, classes, model)` and `genfast.Classifier`."""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from genfast.engine.loop import ModelOutputError, score_images
+from genfast.evaluate.datasets import DEFAULT_PROMPT
+from genfast.engine.methods import get_method
+from genfast.models import load_model
+
+DEFAULT_TEMPERATURE = 0.01
+
+
+@dataclass(frozen=True)
+class Details:
+    """Every sample of one image: enough to re-check the run with `genfast.noise(seed, key, sample_indices, ...)`."""
+
+    seed: int
+    key: int
+    antithetic: bool
+    sample_indices: np.ndarray  # int64 [n]
+    timesteps: np.ndarray  # int64 [n]
+    weights: np.ndarray  # float64 [n], the score weight of each sample
+    errors: np.ndarray  # float32 [K, n], NaN where a class did not receive the sample
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One image's decision with the evidence it rests on."""
+
+    label: str
+    index: int
+    classes: tuple[str, ...]
+    scores: np.ndarray  # float64 [K]: weighted mean error per class over its own samples (lower is better;
+    # a pruned class's score rests on fewer samples, so compare classes through `probabilities`)
+    n_samples: np.ndarray  # int64 [K]: samples each score rests on
+    probabilities: np.ndarray  # float64 [K]: from paired error gaps to the winner (see `temperature`)
+    evaluations: int  # denoiser evaluations (class rows) spent on this image
+    key: int
+    seconds: float  # this image's share of the wall time
+    details: Details | None = field(default=None, repr=False)
+
+
+def image_key(pixels: torch.Tensor) -> int:
+    """A 64-bit key from the preprocessed image content: independent of order, grouping and batch size."""
+    data = pixels.detach().to("cpu", torch.float32).contiguous().numpy().tobytes()
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
+
+
+def paired_gaps(errors: np.ndarray, weights: np.ndarray, index: int) -> np.ndarray:
+    """Each class's weighted mean error minus the predicted class's, over the samples both received.
+
+    Pruned classes rest on fewer samples than the winner; comparing them on the same (paired) samples is
+    both fairer and far less noisy than comparing their raw scores.
+    """
+    both = ~np.isnan(errors) & ~np.isnan(errors[index])
+    diff = np.where(both, errors.astype(np.float64) - errors[index], 0.0) * weights
+    return diff.sum(axis=1) / (both * weights).sum(axis=1)
+
+
+def probabilities(gaps: np.ndarray, best_score: float, temperature: float) -> np.ndarray:
+    """Softmax of the negated paired gaps relative to the best score: at temperature 0.01 a class whose error
+    is 1% above the winner's is e times less probable."""
+    logits = -gaps / (temperature * max(abs(best_score), 1e-12))
+    p = np.exp(logits - logits.max())
+    return p / p.sum()
+
+
+def _check_classes(classes: Sequence[str]) -> tuple[str, ...]:
+    if isinstance(classes, str) or not isinstance(classes, Sequence):
+        raise TypeError(f"classes must be a list of class names, got {type(classes).__name__}")
+    names = tuple(classes)
+    if len(names) < 2:
+        raise ValueError(f"classes must name at least two classes to choose between, got {list(names)}")
+    for i, name in enumerate(names):
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"classes[{i}] must be a non-empty string, got {name!r}")
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if name in seen:
+            raise ValueError(f"classes has a duplicate: {name!r} at positions {seen[name]} and {i}")
+        seen[name] = i
+    return names
+
+
+def _is_single_image(images) -> bool:
+    if isinstance(images, (str, os.PathLike)):
+        return True
+    if isinstance(images, (np.ndarray, torch.Tensor)):
+        return images.ndim <= 3
+    return hasattr(images, "convert") and hasattr(images, "size")  # a PIL image
+
+
+class Classifier:
+    """A model with its encoded classes, kept for repeated `classify` calls.
+
+    `method` is a name ("genfast", "li2023", "clark-jaini2023", "exhaustive") or a method object from
+    `genfast.methods`; `batch_size` is the number of (sample, class) rows per denoiser call.
+    """
+
+    def __init__(self, model, classes: Sequence[str], *, prompt: str = DEFAULT_PROMPT, method="genfast",
+                 seed: int = 0, batch_size: int | None = None, device: str | torch.device | None = None,
+                 dtype: torch.dtype | str | None = None, temperature: float = DEFAULT_TEMPERATURE,
+                 **model_options) -> None:
+        self.classes = _check_classes(classes)
+        if not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) < 2**64:
+            raise ValueError(f"seed must be an integer in [0, 2**64), got {seed!r}")
+        if not temperature > 0:
+            raise ValueError(f"temperature must be positive, got {temperature!r}")
+        if batch_size is not None and (not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        self.method = get_method(method)
+        self.seed = int(seed)
+        self.temperature = float(temperature)
+        self.adapter = load_model(model, device=device, dtype=dtype, **model_options)
+        self.batch_size = int(batch_size) if batch_size else self.adapter.default_batch_size
+        self.adapter.encode_classes(self.classes, prompt)
+        self.prompt = prompt
+
+    def classify(self, images, *, keys: Sequence[int] | None = None, return_details: bool = False,
+                 progress: bool = False, on_result: Callable[[int, Prediction], None] | None = None):
+        """Classify one image or a list of images (PIL, numpy, tensor or path); returns Prediction(s).
+
+        `keys` overrides the content-derived 64-bit image keys; `on_result(i, prediction)` is called as soon
+        as image `i` is decided, so a caller can write it durably before the rest finish.
+        """
+        single = _is_single_image(images)
+        batch = [images] if single else list(images)
+        if not batch:
+            return []
+        pixels = self.adapter.prepare_images(batch)
+        if keys is None:
+            key_list = [image_key(p) for p in pixels]
+        else:
+            key_list = [int(k) for k in keys]
+            if len(key_list) != len(batch):
+                raise ValueError(f"keys has {len(key_list)} entries for {len(batch)} images")
+            if any(not 0 <= k < 2**64 for k in key_list):
+                raise ValueError("keys must be integers in [0, 2**64)")
+        z0 = self.adapter.encode_images(pixels)
+        results: list[Prediction | None] = [None] * len(batch)
+        bar = _progress_bar(len(batch), progress)
+
+        def finished(i: int, result, seconds: float) -> None:
+            results[i] = self._prediction(result, seconds, return_details)
+            bar.update(1)
+            if on_result is not None:
+                on_result(i, results[i])
+
+        try:
+            score_images(self.adapter, self.method, z0, np.array(key_list, dtype=np.uint64), seed=self.seed,
+                         batch_size=self.batch_size, on_finished=finished,
+                         on_progress=lambda rows: bar.set_postfix(evals=rows, refresh=False))
+        except ModelOutputError as exc:
+            name = batch[exc.image] if isinstance(batch[exc.image], (str, os.PathLike)) else f"#{exc.image}"
+            raise ModelOutputError(exc.image, f"image {name}: {exc}") from None
+        finally:
+            bar.close()
+        return results[0] if single else results
+
+    def _prediction(self, result, seconds: float, details: bool) -> Prediction:
+        scores = np.asarray(result.scores, dtype=np.float64)
+        index = int(result.prediction)
+        extra = None
+        if details:
+            extra = Details(seed=self.seed, key=int(result.key), antithetic=bool(self.method.antithetic),
+                            sample_indices=np.asarray(result.sample_indices), timesteps=np.asarray(result.timesteps),
+                            weights=np.asarray(result.weights), errors=np.asarray(result.errors))
+        return Prediction(label=self.classes[index], index=index, classes=self.classes, scores=scores,
+                          n_samples=np.asarray(result.n_samples, dtype=np.int64),
+                          probabilities=probabilities(paired_gaps(np.asarray(result.errors), np.asarray(result.weights),
+                                                                  index), scores[index], self.temperature),
+                          evaluations=int(result.evaluations),
+                          key=int(result.key), seconds=seconds, details=extra)
+
+
+def _progress_bar(total: int, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="img", disable=not enabled, dynamic_ncols=True)
+
+
+def classify(images, classes: Sequence[str], model, *, prompt: str = DEFAULT_PROMPT, method="genfast",
+             seed: int = 0, batch_size: int | None = None, device=None, dtype=None,
+             temperature: float = DEFAULT_TEMPERATURE, return_details: bool = False, progress: bool = False,
+             **model_options):
+    """Classify images among `classes` with a diffusion model (a local folder, "digits", or an adapter)."""
+    clf = Classifier(model, classes, prompt=prompt, method=method, seed=seed, batch_size=batch_size,
+                     device=device, dtype=dtype, temperature=temperature, **model_options)
+    return clf.classify(images, return_details=return_details, progress=progress)
