@@ -1,0 +1,348 @@
+"""genfast against a faithful baseline of Li et al.'s loop, measured in one run on the same model and images.
+
+    python benchmarks/throughput.py                      # speed: digits, tiny-sd (+ sd2 on a GPU)
+    python benchmarks/throughput.py --models sd2 --images 4 --json out.json
+    python benchmarks/throughput.py --mode accuracy      # evaluations per image at Li et al.'s accuracy
+
+Speed mode times, for each model, with Li et al.'s schedule (equal work on both sides):
+  baseline  their loop: one image at a time, the flattened (class, timestep) list, batches of 32 rows, the
+            prompt embeddings repeated per row, the plain diffusers forward (fp16 on GPU, fp32 on CPU);
+  genfast   the engine with continuous batching and every exact optimisation (shared UNet prefix, cached
+            class keys/values, fused noise and error kernels) at genfast's batch size;
+  floor     the denoiser's own forward replayed on exactly genfast's batches: the engine's overhead is the
+            genfast time over this.
+It reports evaluations/s, images/s, the genfast/baseline ratio, the overhead over the floor, peak memory and
+whether the two sides took the same decisions (they use the same noise, so they should).
+
+Accuracy mode classifies the bundled digits' held-out split with Li et al.'s 10-class schedule (50,500 / 5,1:
+2,750 evaluations per image) and with the other methods at several budgets, and reports how many evaluations
+per image each needs to reach Li et al.'s accuracy.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import genfast
+from genfast.api import Classifier, image_key
+from genfast.engine import ClarkJaini2023, Exhaustive, GenFast, Li2023, Method
+from genfast.engine.loop import score_images
+from genfast.evaluate.datasets import MVH_CLASSES
+from genfast.models import load_model
+from genfast.models.digits_data import CLASS_NAMES as DIGITS, load_split
+from genfast.models.schedule import alphas_cumprod_from_config
+from genfast.models.unet import ClassConditionedUNet
+from genfast.models.unet_adapter import UNetAdapter
+
+# Stable Diffusion 2's UNet (stabilityai/stable-diffusion-2-base), built with random weights.
+SD2_UNET = dict(
+    in_channels=4, out_channels=4, layers_per_block=2, block_out_channels=(320, 640, 1280, 1280),
+    down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
+    up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+    attention_head_dim=(5, 10, 20, 20), cross_attention_dim=1024, use_linear_projection=True,
+)
+SD_SCHEDULE = {"beta_schedule": "scaled_linear", "beta_start": 0.00085, "beta_end": 0.012,
+               "num_train_timesteps": 1000}
+
+
+class LatentUNetAdapter(UNetAdapter):
+    """A UNet with random weights and random per-class conditioning that takes latents directly: the denoising
+    workload of a full model without its VAE and text encoder (whose cost is once per image or class)."""
+
+    default_batch_size = 64
+
+    def __init__(self, unet, latent_size: int, n_classes: int, text_tokens: int, device, dtype, **options):
+        self.name, self.prediction_type = "sd2-unet-random", "epsilon"
+        self.alphas_cumprod = alphas_cumprod_from_config(SD_SCHEDULE, "SD schedule")
+        self.num_train_timesteps = 1000
+        self.latent_shape = (unet.config.in_channels, latent_size, latent_size)
+        self.image_size, self.image_channels = latent_size, unet.config.in_channels
+        self.device, self.dtype = torch.device(device), dtype
+        self.unet = unet.to(self.device, dtype).eval()
+        gen = torch.Generator().manual_seed(1)
+        self.table = torch.randn(n_classes, text_tokens, unet.config.cross_attention_dim, generator=gen)
+        self.class_names = []
+        self.runner = ClassConditionedUNet(self.unet, source="benchmark", **options)
+
+    def _conditioning(self, class_names, prompt):
+        return self.table[: len(class_names)].to(self.device, self.dtype)
+
+    def encode_images(self, pixels):
+        return pixels.to(self.device, torch.float32)
+
+
+@dataclass
+class Case:
+    name: str
+    adapter: UNetAdapter
+    z0: torch.Tensor
+    keys: np.ndarray
+    labels: np.ndarray | None
+
+
+def _tiny_sd(tmp: Path, device, dtype) -> UNetAdapter:
+    from genfast.testing import make_tiny_sd_pipeline
+
+    return load_model(make_tiny_sd_pipeline(tmp / "tiny-sd"), device=device, dtype=dtype)
+
+
+def build_case(name: str, n_images: int, device: torch.device, dtype: torch.dtype, tmp: Path) -> Case:
+    """The model, its clean latents and image keys for one benchmark row."""
+    rng = np.random.default_rng(0)
+    labels = None
+    if name == "digits":
+        adapter = load_model("digits", device=device, dtype=dtype)
+        x, y = load_split("test")
+        images, labels, classes = list(x[:n_images]), y[:n_images], DIGITS
+    elif name == "tiny-sd":
+        adapter = _tiny_sd(tmp, device, dtype)
+        images, classes = [rng.integers(0, 256, (64, 64, 3), dtype=np.uint8) for _ in range(n_images)], MVH_CLASSES
+    elif name == "sd2":
+        from diffusers import UNet2DConditionModel
+
+        torch.manual_seed(0)
+        latent = 64 if device.type == "cuda" else 16  # 512x512 images on a GPU, 128x128 on a CPU
+        adapter = LatentUNetAdapter(UNet2DConditionModel(sample_size=latent, **SD2_UNET), latent, 16, 77,
+                                    device, dtype)
+        z0 = torch.randn(n_images, 4, latent, latent, generator=torch.Generator().manual_seed(0))
+        images, classes = list(z0), MVH_CLASSES
+    else:
+        raise ValueError(f"unknown model {name!r}; choose from digits, tiny-sd, sd2")
+    adapter.encode_classes(list(classes), "a bad photo of a {}")
+    pixels = torch.stack(images) if name == "sd2" else adapter.prepare_images(images)
+    keys = np.array([image_key(p) for p in pixels], dtype=np.uint64)
+    return Case(name, adapter, adapter.encode_images(pixels).contiguous(), keys, labels)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _peak_reset(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def _peak_mib(device: torch.device) -> float:
+    """Peak device memory of the phase on CUDA; on CPU the process's peak resident size so far."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def li_baseline(case: Case, method: Li2023, seed: int, dtype: torch.dtype, batch: int = 32) -> tuple[list[int], int, float]:
+    """Li et al.'s eval_prob_adaptive (n_trials=1), written out: per image, per stage, the flattened
+    (class, timestep) list in batches of `batch`, conditioning repeated per row, plain forward."""
+    adapter, n_classes = case.adapter, len(case.adapter.class_names)
+    stages = method.stages(adapter.num_train_timesteps, n_classes)
+    abar = adapter.alphas_cumprod.to(adapter.device, torch.float32)
+    device = adapter.device
+    predictions, evaluations = [], 0
+    _sync(device)
+    start = time.perf_counter()
+    for latent, key in zip(case.z0, case.keys):
+        n_total = sum(len(ts) for ts, _ in stages)
+        all_noise = genfast.noise(seed, int(key), range(n_total), adapter.latent_shape, device=device)
+        errors: dict[int, list[torch.Tensor]] = {k: [] for k in range(n_classes)}
+        remaining, done = list(range(n_classes)), 0
+        for ts, keep in stages:
+            rows = [(k, t, done + i) for k in remaining for i, t in enumerate(ts)]
+            done += len(ts)
+            out = []
+            for lo in range(0, len(rows), batch):
+                chunk = rows[lo:lo + batch]
+                cls = torch.tensor([r[0] for r in chunk], device=device)
+                t = torch.tensor([r[1] for r in chunk], device=device)
+                noise = all_noise[[r[2] for r in chunk]]
+                a = abar[t].view(-1, *[1] * len(adapter.latent_shape))
+                z_t = (latent * a.sqrt() + noise * (1 - a).sqrt()).to(dtype)
+                offsets = torch.arange(len(chunk) + 1, device=device)
+                pred = adapter.denoise_plain(z_t, t, offsets, cls)
+                out.append(((noise - pred.float()) ** 2).flatten(1).mean(1))
+            out = torch.cat(out)
+            for (k, _, _), e in zip(rows, out):
+                errors[k].append(e)
+            evaluations += len(rows)
+            means = torch.stack([-torch.stack(errors[k]).mean() for k in remaining])
+            remaining = [remaining[i] for i in torch.topk(means, k=min(keep, len(remaining))).indices.tolist()]
+        predictions.append(remaining[0])
+    _sync(device)
+    return predictions, evaluations, time.perf_counter() - start
+
+
+def run_genfast(case: Case, method: Method, seed: int, batch_size: int) -> tuple[list[int], int, float, list]:
+    """The engine loop on all images at once; also returns genfast's denoiser calls for the floor."""
+    adapter = case.adapter
+    calls, real = [], adapter.denoise
+
+    def recording(*rows):
+        calls.append(rows)  # references only: the loop makes fresh tensors every batch
+        return real(*rows)
+
+    predictions = [0] * len(case.keys)
+    evaluations = 0
+
+    def finished(i, result, seconds):
+        nonlocal evaluations
+        predictions[i] = int(result.prediction)
+        evaluations += int(result.evaluations)
+
+    adapter.denoise = recording
+    try:
+        _sync(adapter.device)
+        start = time.perf_counter()
+        score_images(adapter, method, case.z0, case.keys, seed=seed, batch_size=batch_size, on_finished=finished)
+        _sync(adapter.device)
+        elapsed = time.perf_counter() - start
+    finally:
+        del adapter.denoise
+    return predictions, evaluations, elapsed, calls
+
+
+def replay_floor(case: Case, calls: list) -> float:
+    """The denoiser alone on genfast's exact batches, back to back."""
+    _sync(case.adapter.device)
+    start = time.perf_counter()
+    for rows in calls:
+        case.adapter.denoise(*rows)
+    _sync(case.adapter.device)
+    return time.perf_counter() - start
+
+
+def speed(args, device: torch.device, tmp: Path) -> list[dict]:
+    results = []
+    for name in args.models:
+        n_images = args.images or {"digits": 8, "tiny-sd": 4, "sd2": 4 if device.type == "cuda" else 1}[name]
+        base_dtype = torch.float16 if device.type == "cuda" else torch.float32
+        case = build_case(name, n_images, device, args.dtype or base_dtype, tmp)
+        n_classes = len(case.adapter.class_names)
+        method = Li2023(n_samples=tuple(args.li_samples), to_keep=tuple(args.li_keep)) if args.li_samples else Li2023()
+        if name == "sd2" and device.type == "cpu" and not args.li_samples:
+            method = Li2023(n_samples=(4, 16), to_keep=(4, 1))  # a CPU-sized schedule; equal work on both sides
+        batch_size = args.batch_size or case.adapter.default_batch_size
+        print(f"\n== {name}: {n_images} images, {n_classes} classes, Li et al. schedule {method.schedule(n_classes)}, "
+              f"{case.adapter.describe()['options']}", flush=True)
+        # warm-up: kernels, autotuning, allocator
+        run_genfast(Case(name, case.adapter, case.z0[:1], case.keys[:1], None), method, args.seed, batch_size)
+        _peak_reset(device)
+        base_pred, base_evals, base_s = li_baseline(case, method, args.seed, base_dtype)
+        base_peak = _peak_mib(device)
+        _peak_reset(device)
+        gen_pred, gen_evals, gen_s, calls = run_genfast(case, method, args.seed, batch_size)
+        gen_peak = _peak_mib(device)
+        floor_s = replay_floor(case, calls)
+        row = {
+            "model": name, "images": n_images, "classes": n_classes, "device": str(device),
+            "dtype": str(case.adapter.dtype).removeprefix("torch."), "baseline_dtype": str(base_dtype).removeprefix("torch."),
+            "schedule": [list(x) for x in method.schedule(n_classes)], "batch_size": batch_size,
+            "evaluations": gen_evals, "baseline_evaluations": base_evals,
+            "baseline_s": base_s, "genfast_s": gen_s, "floor_s": floor_s,
+            "baseline_evals_per_s": base_evals / base_s, "genfast_evals_per_s": gen_evals / gen_s,
+            "baseline_images_per_s": n_images / base_s, "genfast_images_per_s": n_images / gen_s,
+            "speedup": base_s / gen_s, "overhead_over_floor": gen_s / floor_s - 1,
+            "baseline_peak_mib": base_peak, "genfast_peak_mib": gen_peak,
+            "decisions_agree": float(np.mean(np.array(base_pred) == np.array(gen_pred))),
+            "options": case.adapter.describe()["options"],
+        }
+        results.append(row)
+        print(f"baseline {base_s:8.2f} s  {row['baseline_evals_per_s']:9.1f} evals/s\n"
+              f"genfast  {gen_s:8.2f} s  {row['genfast_evals_per_s']:9.1f} evals/s  x{row['speedup']:.2f}\n"
+              f"floor    {floor_s:8.2f} s  overhead {100 * row['overhead_over_floor']:.1f}%  "
+              f"decisions agree {100 * row['decisions_agree']:.0f}%", flush=True)
+        del case
+    print("\n| model | device | dtype | images | evals | baseline evals/s | genfast evals/s | speed-up | overhead vs floor"
+          " | peak MiB (base / genfast) | same decisions |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in results:
+        print(f"| {r['model']} | {r['device']} | {r['dtype']} | {r['images']} | {r['evaluations']} | "
+              f"{r['baseline_evals_per_s']:.1f} | {r['genfast_evals_per_s']:.1f} | {r['speedup']:.2f}x | "
+              f"{100 * r['overhead_over_floor']:.1f}% | {r['baseline_peak_mib']:.0f} / {r['genfast_peak_mib']:.0f} | "
+              f"{100 * r['decisions_agree']:.0f}% |")
+    return results
+
+
+ACCURACY_METHODS: list[tuple[str, Method]] = [
+    ("li2023 50,500/5,1", Li2023(n_samples=(50, 500), to_keep=(5, 1))),
+    *[(f"exhaustive n={n}", Exhaustive(n_samples=n)) for n in (10, 25, 50, 100)],
+    *[(f"clark-jaini2023 max={m}", ClarkJaini2023(max_samples=m)) for m in (100, 2000)],
+    *[(f"genfast p={p:g}", GenFast(p_value=p)) for p in (1e-2, 1e-3, 1e-4)],
+]
+
+
+def accuracy(args, device: torch.device) -> list[dict]:
+    x, y = load_split("test")
+    if args.images:
+        x, y = x[: args.images], y[: args.images]
+    results = []
+    for label, method in ACCURACY_METHODS:
+        clf = Classifier("digits", DIGITS, method=method, seed=args.seed, device=device, batch_size=args.batch_size)
+        start = time.perf_counter()
+        preds = clf.classify(list(x), progress=True)
+        elapsed = time.perf_counter() - start
+        acc = float(np.mean([p.index for p in preds] == y))
+        evals = float(np.mean([p.evaluations for p in preds]))
+        results.append({"method": label, "accuracy": acc, "evaluations_per_image": evals, "seconds": elapsed,
+                        "images": len(y)})
+        print(f"{label:28s} accuracy {100 * acc:6.2f}%  {evals:8.1f} evals/image  {elapsed:7.1f} s", flush=True)
+    li = results[0]
+    print(f"\nLi et al. reach {100 * li['accuracy']:.2f}% with {li['evaluations_per_image']:.0f} evaluations per image.")
+    print("| method | accuracy | evals/image | fewer evals than Li et al. | reaches Li's accuracy |")
+    print("|---|---|---|---|---|")
+    for r in results:
+        r["reduction_vs_li"] = li["evaluations_per_image"] / r["evaluations_per_image"]
+        r["reaches_li_accuracy"] = r["accuracy"] >= li["accuracy"]
+        print(f"| {r['method']} | {100 * r['accuracy']:.2f}% | {r['evaluations_per_image']:.1f} | "
+              f"{r['reduction_vs_li']:.1f}x | {'yes' if r['reaches_li_accuracy'] else 'no'} |")
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mode", choices=("speed", "accuracy"), default="speed")
+    parser.add_argument("--models", type=lambda s: s.split(","), default=None,
+                        help="comma-separated: digits, tiny-sd, sd2 (default: digits,tiny-sd, plus sd2 on a GPU)")
+    parser.add_argument("--images", type=int, default=None, help="images per model (default: a few per model)")
+    parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
+    parser.add_argument("--dtype", default=None, choices=("float32", "float16", "bfloat16"),
+                        help="genfast's dtype (default: the adapter's; the baseline uses fp16 on GPU, fp32 on CPU)")
+    parser.add_argument("--batch-size", type=int, default=None, help="genfast's rows per denoiser call")
+    parser.add_argument("--li-samples", type=int, nargs="+", default=None, help="override Li et al.'s n_samples")
+    parser.add_argument("--li-keep", type=int, nargs="+", default=None, help="override Li et al.'s to_keep")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--json", type=Path, default=None, help="write the results as JSON here")
+    args = parser.parse_args(argv)
+    if (args.li_samples is None) != (args.li_keep is None):
+        parser.error("--li-samples and --li-keep go together")
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    args.dtype = getattr(torch, args.dtype) if args.dtype else None
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.models is None:
+        args.models = ["digits", "tiny-sd"] + (["sd2"] if device.type == "cuda" else [])
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = speed(args, device, Path(tmp)) if args.mode == "speed" else accuracy(args, device)
+    meta = {"date": date.today().isoformat(), "command": " ".join(sys.argv), "device": str(device),
+            "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
+            or platform.machine(), "cpu_threads": torch.get_num_threads(), "torch": torch.__version__,
+            "genfast": genfast.__version__}
+    if args.json:
+        args.json.write_text(json.dumps({"meta": meta, "mode": args.mode, "results": rows}, indent=2))
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
