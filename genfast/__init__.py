@@ -5,7 +5,9 @@ is missing; `python -m genfast.info` says what is available and why anything is 
 """
 from __future__ import annotations
 
+from genfast.api import Classifier, Prediction, classify
+from genfast.engine import methods
 from genfast.ops.noise import noise
 
 __version__ = "0.1.0"
-__all__ = ["noise"]
+__all__ = ["Classifier", "Prediction", "classify", "methods", "noise"]

@@ -183,3 +183,17 @@ def make_tiny_embedding_unet(
     }
     (out / CONFIG_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
     return out
+
+
+def cli_subprocess(*args: str, **env: str) -> tuple[list[str], dict[str, str]]:
+    """`python -m genfast.cli ARGS` and its environment, for tests that run (and kill) the command line.
+
+    The child imports the same genfast as the caller: PYTHONPATH entries are made absolute, and the caller
+    should run it from a neutral folder, since `python -m` puts the working folder first on sys.path.
+    """
+    import os
+    import sys
+
+    paths = [os.path.abspath(p) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    environment = {**os.environ, **env, "PYTHONPATH": os.pathsep.join(paths)}
+    return [sys.executable, "-m", "genfast.cli", *args], environment

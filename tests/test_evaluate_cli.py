@@ -1,10 +1,8 @@
 """`genfast evaluate` on the command line, including a run killed with SIGKILL and started again."""
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,8 +13,8 @@ from PIL import Image
 from genfast.cli import main
 from genfast.evaluate.fake import FakeClassifier
 from genfast.evaluate.run import EvaluateConfig, evaluate, journal_path
+from genfast.testing import cli_subprocess
 
-REPO = Path(__file__).resolve().parents[1]
 CLASSES = ("cat", "dog", "knife")
 
 
@@ -63,10 +61,9 @@ def test_cli_writes_the_same_files_as_the_api(tmp_path, monkeypatch, capsys):
 def test_sigkill_mid_run_then_resume(tmp_path):
     data = make_data(tmp_path / "data", 20)
     out = tmp_path / "killed"
-    env = {**os.environ, "GENFAST_TESTING": "1", "PYTHONPATH": str(REPO)}
-    command = [sys.executable, "-m", "genfast.cli"] + args(data, out, "fake:delay=0.05")
+    command, env = cli_subprocess(*args(data, out, "fake:delay=0.05"), GENFAST_TESTING="1")
     journal = journal_path(out, "edge", "fake")
-    process = subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 90
         while not (journal.exists() and journal.read_bytes().count(b"\n") >= 1 + 15):
@@ -80,7 +77,7 @@ def test_sigkill_mid_run_then_resume(tmp_path):
     finished = journal.read_bytes().count(b"\n") - 1
     assert 15 <= finished < 60 and not (out / "raw-data").exists()
 
-    resumed = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
+    resumed = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert resumed.returncode == 0, resumed.stderr
     assert f"edge: 60 rows ({60 - finished} classified now)" in resumed.stderr
     assert outputs(out) == reference_outputs(data, tmp_path / "reference")

@@ -172,3 +172,15 @@ def test_native_config_validation():
     cfg.timesteps = "halton"
     with pytest.raises(ValueError, match="timesteps must be one of"):
         cfg.validate()
+
+
+def test_get_method_parses_command_line_parameters():
+    from genfast.engine import Exhaustive, GenFast, Li2023, get_method
+
+    assert get_method("exhaustive:n_samples=4") == Exhaustive(n_samples=4)
+    assert get_method("genfast:p_value=1e-4,sampling=iid") == GenFast(p_value=1e-4, sampling="iid")
+    assert get_method("li2023:n_samples=(10,40),to_keep=(3,1)") == Li2023(n_samples=(10, 40), to_keep=(3, 1))
+    for bad, match in [("genfast:no_such_field=1", "no_such_field"), ("genfast:p_value", "field=value"),
+                       ("genfast:p_value=2", "p_value")]:
+        with pytest.raises(ValueError, match=match):
+            get_method(bad)
