@@ -6,6 +6,7 @@ the reason when it is missing; ``python -m genfast.info`` prints the same reason
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 from types import ModuleType
 
 try:
@@ -13,7 +14,12 @@ try:
     LOAD_ERROR: str | None = None
 except ImportError as exc:  # pragma: no cover - depends on how genfast was installed
     _module = None
+    _source = Path(__file__).resolve().parent.parent
     LOAD_ERROR = f"genfast._C could not be imported ({exc}); reinstall with `pip install .`"
+    if (_source / "pyproject.toml").is_file() and (_source / "csrc").is_dir():
+        LOAD_ERROR += (f"; note: this genfast was imported from the source tree {_source}, which has no compiled "
+                       "core (run from another folder to use the installed package, or build in-tree with "
+                       "scripts/dev-build.sh)")
 
 
 def available() -> bool:

@@ -310,7 +310,7 @@ def test_lattice_and_stratified_spread_each_image():
         counts = np.stack([np.bincount(row * n_bins // T, minlength=n_bins) for row in ts])
         return np.abs(counts - ts.shape[1] / n_bins).max()
 
-    lattice = _timesteps_of(GenFast(sampling="lattice", round_size=8), 50, 64)
+    lattice = _timesteps_of(GenFast(sampling="lattice", round_size=8, weighting="uniform"), 50, 64)
     assert worst_gap(lattice, 8) <= 2 and worst_gap(lattice[:, :21], 7) <= 2
     strat = _timesteps_of(GenFast(sampling="stratified", round_size=8), 50, 64)
     for r in range(8):
