@@ -312,11 +312,11 @@ def test_lattice_and_stratified_spread_each_image():
 
     lattice = _timesteps_of(GenFast(sampling="lattice", round_size=8, weighting="uniform"), 50, 64)
     assert worst_gap(lattice, 8) <= 2 and worst_gap(lattice[:, :21], 7) <= 2
-    strat = _timesteps_of(GenFast(sampling="stratified", round_size=8), 50, 64)
+    strat = _timesteps_of(GenFast(sampling="stratified", round_size=8, weighting="uniform"), 50, 64)
     for r in range(8):
         np.testing.assert_array_equal(np.sort(strat[:, 8 * r:8 * r + 8] * 8 // T, axis=1),
                                       np.tile(np.arange(8), (50, 1)))
-    iid = _timesteps_of(GenFast(sampling="iid", round_size=8), 50, 64)
+    iid = _timesteps_of(GenFast(sampling="iid", round_size=8, weighting="uniform"), 50, 64)
     assert worst_gap(iid, 8) > 2
 
 
