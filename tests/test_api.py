@@ -16,14 +16,6 @@ CLASSES = ["cat", "dog", "car", "boat"]
 SMALL = GenFast(round_size=4, min_samples=4, max_samples=16, p_value=0.05)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def sd_path(tmp_path_factory):
     return make_tiny_sd_pipeline(tmp_path_factory.mktemp("tiny-sd"))

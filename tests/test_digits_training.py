@@ -30,15 +30,6 @@ def _load_script():
 td = _load_script()
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models on a shared 2-core CPU run fastest on one thread (as the training script does)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 # --- the split ---------------------------------------------------------------------------------------------
 
 

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -21,15 +20,6 @@ from genfast.models.digits_data import load_split  # noqa: E402
 from genfast.plots.style import save_figure  # noqa: E402
 
 DIGITS_MODEL = ROOT / "genfast" / "data" / "digits" / "genfast_model.json"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The tiny models run many times faster on one thread when the cores are shared (as the script does)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

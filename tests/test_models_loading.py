@@ -15,15 +15,6 @@ from genfast.models.schedule import alphas_cumprod_from_config
 from genfast.testing import make_tiny_embedding_unet, make_tiny_sd_pipeline
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run fastest on one thread (and do not fight over the shared cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def sd_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_tiny_sd_pipeline(tmp_path_factory.mktemp("sd"), max_length=8)

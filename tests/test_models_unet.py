@@ -17,15 +17,6 @@ PROMPT = "a photo of a {class}"
 COUNTS = [1, 3, 0, 4, 2, 5]  # several classes per sample, uneven, one sample with none
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run fastest on one thread (and do not fight over the shared cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def sd_eps(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_tiny_sd_pipeline(tmp_path_factory.mktemp("sd_eps"), seed=1)
