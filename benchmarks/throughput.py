@@ -11,6 +11,7 @@ Speed mode times, for each model, with Li et al.'s schedule (equal work on both 
             class keys/values, fused noise and error kernels) at genfast's batch size;
   floor     the denoiser's own forward replayed on exactly genfast's batches: the engine's overhead is the
             genfast time over this.
+The three are run interleaved --repeats times and the medians reported.
 It reports evaluations/s, images/s, the genfast/baseline ratio, the overhead over the floor, peak memory and
 whether the two sides took the same decisions (they use the same noise, so they should).
 
@@ -59,8 +60,6 @@ SD_SCHEDULE = {"beta_schedule": "scaled_linear", "beta_start": 0.00085, "beta_en
 class LatentUNetAdapter(UNetAdapter):
     """A UNet with random weights and random per-class conditioning that takes latents directly: the denoising
     workload of a full model without its VAE and text encoder (whose cost is once per image or class)."""
-
-    default_batch_size = 64
 
     def __init__(self, unet, latent_size: int, n_classes: int, text_tokens: int, device, dtype, **options):
         self.name, self.prediction_type = "sd2-unet-random", "epsilon"
@@ -236,19 +235,27 @@ def speed(args, device: torch.device, tmp: Path) -> list[dict]:
               f"{case.adapter.describe()['options']}", flush=True)
         # warm-up: kernels, autotuning, allocator
         run_genfast(Case(name, case.adapter, case.z0[:1], case.keys[:1], None), method, args.seed, batch_size)
-        _peak_reset(device)
-        base_pred, base_evals, base_s = li_baseline(case, method, args.seed, base_dtype)
-        base_peak = _peak_mib(device)
-        _peak_reset(device)
-        gen_pred, gen_evals, gen_s, calls = run_genfast(case, method, args.seed, batch_size)
-        gen_peak = _peak_mib(device)
-        floor_s = replay_floor(case, calls)
+        # interleaved repeats, medians: this machine's timings drift between runs
+        base_times, gen_times, floor_times = [], [], []
+        for _ in range(args.repeats):
+            _peak_reset(device)
+            base_pred, base_evals, base_s = li_baseline(case, method, args.seed, base_dtype)
+            base_peak = _peak_mib(device)
+            _peak_reset(device)
+            gen_pred, gen_evals, gen_s, calls = run_genfast(case, method, args.seed, batch_size)
+            gen_peak = _peak_mib(device)
+            floor_times.append(replay_floor(case, calls))
+            base_times.append(base_s)
+            gen_times.append(gen_s)
+            del calls
+        base_s, gen_s, floor_s = (float(np.median(t)) for t in (base_times, gen_times, floor_times))
         row = {
             "model": name, "images": n_images, "classes": n_classes, "device": str(device),
             "dtype": str(case.adapter.dtype).removeprefix("torch."), "baseline_dtype": str(base_dtype).removeprefix("torch."),
             "schedule": [list(x) for x in method.schedule(n_classes)], "batch_size": batch_size,
             "evaluations": gen_evals, "baseline_evaluations": base_evals,
-            "baseline_s": base_s, "genfast_s": gen_s, "floor_s": floor_s,
+            "baseline_s": base_s, "genfast_s": gen_s, "floor_s": floor_s, "repeats": args.repeats,
+            "baseline_s_all": base_times, "genfast_s_all": gen_times, "floor_s_all": floor_times,
             "baseline_evals_per_s": base_evals / base_s, "genfast_evals_per_s": gen_evals / gen_s,
             "baseline_images_per_s": n_images / base_s, "genfast_images_per_s": n_images / gen_s,
             "speedup": base_s / gen_s, "overhead_over_floor": gen_s / floor_s - 1,
@@ -324,6 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--li-samples", type=int, nargs="+", default=None, help="override Li et al.'s n_samples")
     parser.add_argument("--li-keep", type=int, nargs="+", default=None, help="override Li et al.'s to_keep")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--repeats", type=int, default=3, help="timed repeats per side; medians are reported")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--json", type=Path, default=None, help="write the results as JSON here")
     args = parser.parse_args(argv)

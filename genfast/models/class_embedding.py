@@ -59,8 +59,6 @@ def read_model_config(path: Path) -> dict[str, Any]:
 class ClassEmbeddingUNetAdapter(UNetAdapter):
     """A genfast class-embedding UNet folder; ``encode_classes`` looks class names up in the table."""
 
-    default_batch_size = 256  # small pixel-space models: bigger batches amortise the per-call overhead
-
     def __init__(
         self,
         path: str | os.PathLike[str],
