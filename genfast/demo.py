@@ -107,12 +107,12 @@ def run(args: argparse.Namespace) -> int:
 
     method = get_method(args.method)
     start = time.perf_counter()
-    main_run, main_preds = _run(f"genfast ({method.name})", method, images, labels, args.seed, progress=True)
+    main_run, main_preds = _run(method.name, method, images, labels, args.seed, progress=True)
     print(main_run.line(), flush=True)
     subset = np.zeros(len(labels), dtype=bool)
     subset[::every] = True
     hits = np.array([p.index for p in main_preds]) == labels
-    same = MethodRun(f"genfast ({method.name}), Li's subset", int(subset.sum()), float(hits[subset].mean()),
+    same = MethodRun(f"{method.name}, Li's subset", int(subset.sum()), float(hits[subset].mean()),
                      float(np.mean([p.evaluations for p, s in zip(main_preds, subset) if s])), float("nan"))
     print(f"Li et al.'s recipe (n_samples {LI_SCHEDULE[0]}, to_keep {LI_SCHEDULE[1]}) on every {every}th image:")
     li_run, li_preds = _run("li2023 50,500/5,1", Li2023(n_samples=LI_SCHEDULE[0], to_keep=LI_SCHEDULE[1]),
