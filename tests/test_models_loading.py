@@ -25,6 +25,15 @@ def embedding_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_tiny_embedding_unet(tmp_path_factory.mktemp("emb"), n_classes=3, class_names=["zero", "one", "two"])
 
 
+def test_default_batch_size_follows_the_latent_size(sd_path):
+    """About a million latent elements per batch: 256 rows of tiny latents, 64 of SD's 4x64x64, at least 8."""
+    adapter = load_model(sd_path, device="cpu")
+    assert adapter.default_batch_size == 256
+    for latent, rows in (((4, 64, 64), 64), ((4, 128, 128), 16), ((16, 256, 256), 8)):
+        adapter.latent_shape = latent
+        assert adapter.default_batch_size == rows
+
+
 def test_stable_diffusion_adapter_attributes(sd_path):
     adapter = load_model(sd_path, device="cpu")
     assert type(adapter).__name__ == "StableDiffusionAdapter"
@@ -32,7 +41,7 @@ def test_stable_diffusion_adapter_attributes(sd_path):
     assert adapter.prediction_type == "epsilon" and adapter.num_train_timesteps == 1000
     assert adapter.image_size == 16 and adapter.image_channels == 3 and adapter.latent_shape == (4, 8, 8)
     assert adapter.alphas_cumprod.dtype == torch.float64 and adapter.alphas_cumprod.shape == (1000,)
-    assert adapter.describe()["options"]["attention"] == "sdpa" and adapter.default_batch_size == 32
+    assert adapter.describe()["options"]["attention"] == "sdpa"
     assert load_model(adapter) is adapter
     with pytest.raises(ValueError, match="already loaded"):
         load_model(adapter, dtype=torch.float16)
