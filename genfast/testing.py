@@ -197,3 +197,28 @@ def cli_subprocess(*args: str, **env: str) -> tuple[list[str], dict[str, str]]:
     paths = [os.path.abspath(p) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     environment = {**os.environ, **env, "PYTHONPATH": os.pathsep.join(paths)}
     return [sys.executable, "-m", "genfast.cli", *args], environment
+
+
+def kill_when_journalled(command: list[str], env: dict[str, str], cwd, journal, images: int,
+                         timeout: float) -> int:
+    """Start `command`, SIGKILL it once `journal` holds `images` finished images (after its header line), and
+    return how many it had finished; fails if it exits first or takes longer than `timeout` seconds."""
+    import signal
+    import subprocess
+    import time
+
+    process = subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + timeout
+        while not (journal.exists() and journal.read_bytes().count(b"\n") >= 1 + images):
+            if process.poll() is not None:
+                raise AssertionError(f"the run ended before it was killed: {process.communicate()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the run did not journal {images} images in {timeout} s")
+            time.sleep(0.01)
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.wait(timeout=60)
+    if process.returncode != -signal.SIGKILL:
+        raise AssertionError(f"the run was not killed (exit code {process.returncode})")
+    return journal.read_bytes().count(b"\n") - 1

@@ -1,9 +1,7 @@
 """`genfast evaluate` on the command line, including a run killed with SIGKILL and started again."""
 from __future__ import annotations
 
-import signal
 import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +11,7 @@ from PIL import Image
 from genfast.cli import main
 from genfast.evaluate.fake import FakeClassifier
 from genfast.evaluate.run import EvaluateConfig, evaluate, journal_path
-from genfast.testing import cli_subprocess
+from genfast.testing import cli_subprocess, kill_when_journalled
 
 CLASSES = ("cat", "dog", "knife")
 
@@ -63,18 +61,7 @@ def test_sigkill_mid_run_then_resume(tmp_path):
     out = tmp_path / "killed"
     command, env = cli_subprocess(*args(data, out, "fake:delay=0.05"), GENFAST_TESTING="1")
     journal = journal_path(out, "edge", "fake")
-    process = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 90
-        while not (journal.exists() and journal.read_bytes().count(b"\n") >= 1 + 15):
-            assert process.poll() is None, process.communicate()
-            assert time.monotonic() < deadline, "the run did not journal 15 images in 90 s"
-            time.sleep(0.01)
-        process.send_signal(signal.SIGKILL)
-    finally:
-        process.wait(timeout=30)
-    assert process.returncode == -signal.SIGKILL
-    finished = journal.read_bytes().count(b"\n") - 1
+    finished = kill_when_journalled(command, env, tmp_path, journal, 15, timeout=90)
     assert 15 <= finished < 60 and not (out / "raw-data").exists()
 
     resumed = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)

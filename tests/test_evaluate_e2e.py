@@ -2,15 +2,13 @@
 with SIGKILL mid-way and started again writes exactly the files of an uninterrupted run."""
 from __future__ import annotations
 
-import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
 from genfast.evaluate.run import journal_path
-from genfast.testing import cli_subprocess, make_tiny_sd_pipeline
+from genfast.testing import cli_subprocess, kill_when_journalled, make_tiny_sd_pipeline
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "texture-vs-shape"
 pytestmark = [pytest.mark.slow,
@@ -42,17 +40,7 @@ def test_real_model_killed_and_resumed(tmp_path):
     out = tmp_path / "killed"
     command, env = cli_subprocess(*common, "--out", str(out))
     journal = journal_path(out, "edge", "tiny-sd")
-    process = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 300
-        while not (journal.exists() and journal.read_bytes().count(b"\n") >= 1 + 3):
-            assert process.poll() is None, process.communicate()
-            assert time.monotonic() < deadline, "the run journalled no 3 images in 300 s"
-            time.sleep(0.01)
-        process.send_signal(signal.SIGKILL)
-    finally:
-        process.wait(timeout=60)
-    assert process.returncode == -signal.SIGKILL
+    assert kill_when_journalled(command, env, tmp_path, journal, 3, timeout=300) >= 3
     assert not (out / "raw-data").exists()
 
     resumed = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
