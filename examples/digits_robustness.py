@@ -55,13 +55,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from digits_cnn import predict, train_cnn  # noqa: E402
-from genfast.distort import apply  # noqa: E402
-from genfast.metrics.consistency import consistency  # noqa: E402
-from genfast.models.digits_data import CLASS_NAMES, load_split  # noqa: E402
-from genfast.plots.style import new_figure, observer_styles, save_figure  # noqa: E402
+from digits_cnn import predict, train_cnn
+from genfast.distort import apply
+from genfast.metrics.consistency import consistency
+from genfast.models.digits_data import CLASS_NAMES, load_split
+from genfast.plots.style import new_figure, observer_styles, save_figure
 
 Level = float | int | str
 Predictor = Callable[[np.ndarray], np.ndarray]  # float images [N, 8, 8] in [0, 1] -> int64 labels [N]

@@ -6,7 +6,7 @@ block has cross-attention on a learned per-class "prompt" embedding ``[10, L, D]
 paths of Stable Diffusion (prefix sharing, cached class keys/values), in pixel space (an image in [0, 1] is
 used as ``z0 = 2 x - 1``), trained for epsilon prediction with a DDPM schedule.
 
-Default (the bundled weights):   python scripts/train_digits.py --out genfast/data/digits
+Default (the bundled weights):   python scripts/train_digits.py --out src/genfast/data/digits
 Quick smoke run:                 python scripts/train_digits.py --out /tmp/digits --steps 5 --val-images 0
 
 The script writes the bundle (genfast_model.json, unet/, scheduler/, class_embeddings.safetensors) and a
@@ -33,8 +33,7 @@ from diffusers import DDPMScheduler, UNet2DConditionModel
 from safetensors.torch import save_file
 from torch.utils.flop_counter import FlopCounterMode
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from genfast.models.digits_data import CLASS_NAMES, load_split  # noqa: E402
+from genfast.models.digits_data import CLASS_NAMES, load_split
 
 BUNDLE_FORMAT = "genfast-class-embedding-unet"
 BUNDLE_VERSION = 1

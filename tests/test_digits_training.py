@@ -13,10 +13,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from genfast.models import BUNDLED_MODELS
 from genfast.models.digits_data import CLASS_NAMES, load_split
 
 ROOT = Path(__file__).resolve().parents[1]
-BUNDLE = ROOT / "genfast" / "data" / "digits"
+BUNDLE = BUNDLED_MODELS["digits"]
 
 
 def _load_script():

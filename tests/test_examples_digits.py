@@ -3,23 +3,22 @@ from __future__ import annotations
 
 import math
 import re
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+import digits_cnn
+import digits_robustness as study
+from genfast.models import BUNDLED_MODELS
+from genfast.models.digits_data import load_split
+from genfast.plots.style import save_figure
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
-sys.path.insert(0, str(EXAMPLES))
 
-import digits_cnn  # noqa: E402
-import digits_robustness as study  # noqa: E402
-from genfast.models.digits_data import load_split  # noqa: E402
-from genfast.plots.style import save_figure  # noqa: E402
-
-DIGITS_MODEL = ROOT / "genfast" / "data" / "digits" / "genfast_model.json"
+DIGITS_MODEL = BUNDLED_MODELS["digits"] / "genfast_model.json"
 
 
 @pytest.fixture(scope="module")
