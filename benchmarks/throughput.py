@@ -42,7 +42,7 @@ from genfast.engine.loop import score_images
 from genfast.evaluate.datasets import MVH_CLASSES
 from genfast.models import load_model
 from genfast.models.digits_data import CLASS_NAMES as DIGITS, load_split
-from genfast.models.schedule import alphas_cumprod_from_config
+from genfast.models.schedule import vp_schedule_from_config
 from genfast.models.unet import ClassConditionedUNet
 from genfast.models.unet_adapter import UNetAdapter
 
@@ -62,9 +62,8 @@ class LatentUNetAdapter(UNetAdapter):
     workload of a full model without its VAE and text encoder (whose cost is once per image or class)."""
 
     def __init__(self, unet, latent_size: int, n_classes: int, text_tokens: int, device, dtype, **options):
-        self.name, self.prediction_type = "sd2-unet-random", "epsilon"
-        self.alphas_cumprod = alphas_cumprod_from_config(SD_SCHEDULE, "SD schedule")
-        self.num_train_timesteps = 1000
+        self.name = "sd2-unet-random"
+        self.schedule = vp_schedule_from_config(SD_SCHEDULE, "SD schedule")
         self.latent_shape = (unet.config.in_channels, latent_size, latent_size)
         self.image_size, self.image_channels = latent_size, unet.config.in_channels
         self.device, self.dtype = torch.device(device), dtype
@@ -146,7 +145,8 @@ def li_baseline(case: Case, method: Li2023, seed: int, dtype: torch.dtype, batch
     (class, timestep) list in batches of `batch`, conditioning repeated per row, plain forward."""
     adapter, n_classes = case.adapter, len(case.adapter.class_names)
     stages = method.stages(adapter.num_train_timesteps, n_classes)
-    abar = adapter.alphas_cumprod.to(adapter.device, torch.float32)
+    alpha = adapter.schedule.alpha.to(adapter.device, torch.float32)
+    sigma = adapter.schedule.sigma.to(adapter.device, torch.float32)
     device = adapter.device
     predictions, evaluations = [], 0
     _sync(device)
@@ -165,8 +165,8 @@ def li_baseline(case: Case, method: Li2023, seed: int, dtype: torch.dtype, batch
                 cls = torch.tensor([r[0] for r in chunk], device=device)
                 t = torch.tensor([r[1] for r in chunk], device=device)
                 noise = all_noise[[r[2] for r in chunk]]
-                a = abar[t].view(-1, *[1] * len(adapter.latent_shape))
-                z_t = (latent * a.sqrt() + noise * (1 - a).sqrt()).to(dtype)
+                view = (-1, *[1] * len(adapter.latent_shape))
+                z_t = (latent * alpha[t].view(view) + noise * sigma[t].view(view)).to(dtype)
                 offsets = torch.arange(len(chunk) + 1, device=device)
                 pred = adapter.denoise_plain(z_t, t, offsets, cls)
                 out.append(((noise - pred.float()) ** 2).flatten(1).mean(1))

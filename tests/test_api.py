@@ -77,6 +77,8 @@ def test_details_reproduce_every_error_with_public_noise(clf, sd_path, images):
     unet = UNet2DConditionModel.from_pretrained(sd_path / "unet")
     abar = DDPMScheduler.from_pretrained(sd_path / "scheduler").alphas_cumprod.to(torch.float64)
     z0 = clf.adapter.encode_images(clf.adapter.prepare_images([images[1]]))
+    torch.testing.assert_close(torch.from_numpy(d.sigmas), (1 - abar[torch.from_numpy(d.timesteps)]).sqrt(), rtol=1e-5, atol=1e-6)
+    assert d.model_timesteps.tolist() == d.timesteps.tolist() and d.latent_shape == tuple(clf.adapter.latent_shape)
     cond = _text_embeddings(sd_path)
     for pos in (0, len(d.timesteps) - 1):
         j, t = int(d.sample_indices[pos]), int(d.timesteps[pos])
@@ -189,8 +191,8 @@ def test_non_finite_model_output_names_the_image(sd_path, images, tmp_path):
     real = clf.adapter.denoise
     poisoned_key = clf.classify(path).key
 
-    def denoise(z_t, t, offsets, class_index):
-        out = real(z_t, t, offsets, class_index)
+    def denoise(z_t, t, offsets, class_index, image_index=None):
+        out = real(z_t, t, offsets, class_index, image_index)
         return out + float("nan")
 
     clf.adapter.denoise = denoise

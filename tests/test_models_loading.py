@@ -40,7 +40,7 @@ def test_stable_diffusion_adapter_attributes(sd_path):
     assert adapter.dtype == torch.float32 and adapter.device == torch.device("cpu")
     assert adapter.prediction_type == "epsilon" and adapter.num_train_timesteps == 1000
     assert adapter.image_size == 16 and adapter.image_channels == 3 and adapter.latent_shape == (4, 8, 8)
-    assert adapter.alphas_cumprod.dtype == torch.float64 and adapter.alphas_cumprod.shape == (1000,)
+    assert adapter.schedule.alpha.dtype == torch.float64 and adapter.schedule.alpha.shape == (1000,)
     assert adapter.describe()["options"]["attention"] == "sdpa"
     assert load_model(adapter) is adapter
     with pytest.raises(ValueError, match="already loaded"):
@@ -161,3 +161,20 @@ def test_embedding_folder_errors(tmp_path, embedding_path, damage, message):
     with pytest.raises(ValueError, match=message) as info:
         load_model(model, device="cpu")
     assert str(model) in str(info.value)
+
+
+def test_pipeline_folders_are_routed_by_class_name(tmp_path):
+    """model_index.json's _class_name picks the adapter; an unsupported pipeline is named with what is supported."""
+    import json
+
+    from genfast.models import PIPELINES, load_model
+
+    folder = tmp_path / "sd3"
+    folder.mkdir()
+    (folder / "model_index.json").write_text(json.dumps({"_class_name": "KandinskyPipeline"}))
+    with pytest.raises(ValueError, match="'KandinskyPipeline' is not supported; genfast loads StableDiffusionPipeline"):
+        load_model(folder)
+    (folder / "model_index.json").write_text("{not json")
+    with pytest.raises(ValueError, match="cannot read the pipeline index"):
+        load_model(folder)
+    assert "StableDiffusionPipeline" in PIPELINES

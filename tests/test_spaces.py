@@ -3,7 +3,9 @@ perturbed one has the error the definitions give."""
 import pytest
 import torch
 
-from genfast.engine.spaces import alpha_sigma, error_coefficients
+from genfast.engine.spaces import error_coefficients
+from genfast.models.base import Schedule
+from genfast.models.schedule import flow_sigmas_from_config
 
 TYPES = ("epsilon", "v_prediction", "sample", "flow")
 
@@ -14,7 +16,11 @@ def _setup(prediction_type, n=5, d=7, seed=0):
     eps = torch.randn(n, d, generator=g, dtype=torch.float64)
     t = torch.tensor([0, 100, 400, 700, 999])
     abar = torch.linspace(0.9999, 0.005, 1000, dtype=torch.float64)
-    a, s = alpha_sigma(abar, t, 1000, prediction_type)
+    if prediction_type == "flow":  # a shifted flow schedule, as SD3 uses
+        schedule = Schedule.flow(flow_sigmas_from_config({"shift": 3.0}), 1000.0, "timestep = 1000 * sigma")
+    else:
+        schedule = Schedule.variance_preserving(abar, prediction_type)
+    a, s, _ = schedule.at(t)
     a, s = a[:, None], s[:, None]
     z_t = a * x0 + s * eps
     exact = {

@@ -19,15 +19,22 @@ DEFAULT_TEMPERATURE = 0.01
 
 @dataclass(frozen=True)
 class Details:
-    """Every sample of one image: enough to re-check the run with `genfast.noise(seed, key, sample_indices, ...)`."""
+    """Every sample of one image: enough to re-check the run with `genfast.noise(seed, key, sample_indices, ...)`
+    and the plain pipeline: `z_t = alphas * z0 + sigmas * noise`, denoiser called with `model_timesteps`."""
 
     seed: int
     key: int
     antithetic: bool
     sample_indices: np.ndarray  # int64 [n]
-    timesteps: np.ndarray  # int64 [n]
+    timesteps: np.ndarray  # int64 [n], timestep indices (the model's schedule maps them)
     weights: np.ndarray  # float64 [n], the score weight of each sample
     errors: np.ndarray  # float32 [K, n], NaN where a class did not receive the sample
+    alphas: np.ndarray  # float64 [n], the signal coefficient of each sample
+    sigmas: np.ndarray  # float64 [n], the noise level (VP sigma, or the flow sigma after the scheduler's shift)
+    model_timesteps: np.ndarray  # float64 [n], the value passed to the denoiser as `timestep`
+    timestep_rule: str  # how `model_timesteps` follows from the index or sigma, for this model family
+    latent_shape: tuple[int, ...]
+    image_size: int
 
 
 @dataclass(frozen=True)
@@ -169,9 +176,14 @@ class Classifier:
         index = int(result.prediction)
         extra = None
         if details:
+            timesteps = np.asarray(result.timesteps)
+            schedule = self.adapter.schedule
+            alphas, sigmas, model_t = (v.numpy() for v in schedule.at(torch.from_numpy(timesteps.astype(np.int64))))
             extra = Details(seed=self.seed, key=int(result.key), antithetic=bool(self.method.antithetic),
-                            sample_indices=np.asarray(result.sample_indices), timesteps=np.asarray(result.timesteps),
-                            weights=np.asarray(result.weights), errors=np.asarray(result.errors))
+                            sample_indices=np.asarray(result.sample_indices), timesteps=timesteps,
+                            weights=np.asarray(result.weights), errors=np.asarray(result.errors),
+                            alphas=alphas, sigmas=sigmas, model_timesteps=model_t, timestep_rule=schedule.rule,
+                            latent_shape=tuple(self.adapter.latent_shape), image_size=int(self.adapter.image_size))
         return Prediction(label=self.classes[index], index=index, classes=self.classes, scores=scores,
                           n_samples=np.asarray(result.n_samples, dtype=np.int64),
                           probabilities=probabilities(paired_gaps(np.asarray(result.errors), np.asarray(result.weights),

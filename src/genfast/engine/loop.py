@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from genfast.engine import Engine
-from genfast.engine.spaces import alpha_sigma, error_coefficients
+from genfast.engine.spaces import error_coefficients
 from genfast.ops.error_reduce import error_reduce
 from genfast.ops.noise import noise_noising
 
@@ -40,7 +40,7 @@ def score_images(adapter, method, z0: torch.Tensor, keys: np.ndarray, *, seed: i
     key_tensor = torch.from_numpy(np.asarray(keys, dtype=np.uint64).view(np.int64)).to(z0.device)
     seed_i64 = int(np.uint64(seed).view(np.int64))
     seconds = np.zeros(len(keys))
-    acp = getattr(adapter, "alphas_cumprod", None)
+    schedule = adapter.schedule
     device = z0.device
     while not engine.done():
         start = time.perf_counter()
@@ -48,14 +48,15 @@ def score_images(adapter, method, z0: torch.Tensor, keys: np.ndarray, *, seed: i
         slot = torch.from_numpy(plan.image - first_id)
         timesteps = torch.from_numpy(plan.timestep)
         offsets = torch.from_numpy(plan.sample_offsets)
-        alpha, sigma = alpha_sigma(acp, timesteps, adapter.num_train_timesteps, adapter.prediction_type)
+        alpha, sigma, _ = schedule.at(timesteps)
         eps, z_t = noise_noising(z0, key_tensor, slot.to(device), torch.from_numpy(plan.sample).to(device),
                                  alpha.to(device, torch.float32), sigma.to(device, torch.float32),
                                  seed_i64, method.antithetic)
         class_index = torch.from_numpy(plan.class_index).to(device)
-        pred = adapter.denoise(z_t.to(adapter.dtype), timesteps.to(device), offsets.to(device), class_index)
+        pred = adapter.denoise(z_t.to(adapter.dtype), timesteps.to(device), offsets.to(device), class_index,
+                               slot.to(device))
         rows_per_sample = offsets[1:] - offsets[:-1]
-        coef = error_coefficients(adapter.prediction_type, method.error_space, alpha, sigma)
+        coef = error_coefficients(schedule.prediction_type, method.error_space, alpha, sigma)
         coef = coef.repeat_interleave(rows_per_sample, dim=0).to(device)
         errors = error_reduce(pred, offsets.to(device), eps, z_t, coef, None, method.loss, method.huber_delta)
         errors = errors.cpu().numpy()

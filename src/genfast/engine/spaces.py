@@ -1,23 +1,12 @@
-"""Noise schedules and error spaces: per-row coefficients that turn any prediction type into the error that
-a method scores, in the form `r = a * pred + b * z_t - c * eps` read by the `error_reduce` op."""
+"""Error spaces: per-row coefficients that turn any prediction type into the error that a method scores, in the
+form `r = a * pred + b * z_t - c * eps` read by the `error_reduce` op (the schedule itself is the adapter's)."""
 from __future__ import annotations
 
 import torch
 
-PREDICTION_TYPES = ("epsilon", "v_prediction", "sample", "flow")
+from genfast.models.base import PREDICTION_TYPES
+
 ERROR_SPACES = ("epsilon", "x0")
-
-
-def alpha_sigma(alphas_cumprod: torch.Tensor | None, timesteps: torch.Tensor, num_train_timesteps: int,
-                prediction_type: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """`(alpha, sigma)` in float64 for integer timesteps: VP `sqrt(abar), sqrt(1-abar)`; flow `1-t, t` with `t = (i+0.5)/T`."""
-    if prediction_type == "flow":
-        t = (timesteps.to(torch.float64) + 0.5) / num_train_timesteps  # strictly inside (0, 1)
-        return 1.0 - t, t
-    if alphas_cumprod is None:
-        raise ValueError(f"prediction type {prediction_type!r} needs the model's alphas_cumprod")
-    abar = alphas_cumprod.to(torch.float64).cpu()[timesteps.cpu()]
-    return abar.sqrt(), (1.0 - abar).sqrt()
 
 
 def error_coefficients(prediction_type: str, error_space: str, alpha: torch.Tensor,

@@ -1,19 +1,22 @@
-"""Model adapters: one per model family, behind :func:`load_model`.
+"""Model adapters: one file per model family, behind one entry point, :func:`load_model`.
 
 ``load_model("digits")`` is the bundled class-embedding model; a folder with ``genfast_model.json`` is a
-:class:`ClassEmbeddingUNetAdapter`; a diffusers Stable Diffusion 1.x/2.x folder (``model_index.json``) or a hub
-id is a :class:`StableDiffusionAdapter`. Heavy libraries (diffusers, transformers) are imported on first use.
+:class:`ClassEmbeddingUNetAdapter`; a diffusers pipeline folder (or hub id) goes to the adapter that
+:data:`PIPELINES` names for its ``model_index.json`` ``_class_name``. Heavy libraries (diffusers, transformers)
+are imported on first use.
 """
 from __future__ import annotations
 
+import json
 import os
+from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 
 from genfast.models.attention import ATTENTION_BACKENDS
-from genfast.models.base import PREDICTION_TYPES, Adapter
+from genfast.models.base import PREDICTION_TYPES, Adapter, Schedule
 
 if TYPE_CHECKING:
     from genfast.models.class_embedding import ClassEmbeddingUNetAdapter
@@ -22,10 +25,17 @@ if TYPE_CHECKING:
 BUNDLED_MODELS: dict[str, Path] = {"digits": Path(__file__).resolve().parent.parent / "data" / "digits"}
 """Names of the models that ship with genfast, and their folders."""
 
+PIPELINES: dict[str, str] = {
+    "StableDiffusionPipeline": "genfast.models.stable_diffusion:StableDiffusionAdapter",
+}
+"""diffusers pipeline class (``model_index.json`` ``_class_name``) -> ``module:adapter class`` that loads it."""
+
 __all__ = [
     "ATTENTION_BACKENDS",
     "BUNDLED_MODELS",
+    "PIPELINES",
     "PREDICTION_TYPES",
+    "Schedule",
     "Adapter",
     "ClassEmbeddingUNetAdapter",
     "StableDiffusionAdapter",
@@ -48,8 +58,8 @@ def load_model(
 ) -> Adapter:
     """An adapter for ``model``: an Adapter (returned as is), a bundled name, a model folder or a hub id.
 
-    ``options`` go to the adapter: ``share_prefix``, ``cache_class_kv``, ``attention`` (both UNet adapters),
-    ``resolution`` (Stable Diffusion).
+    ``options`` go to the adapter (each adapter's docstring lists its own; e.g. ``share_prefix``,
+    ``cache_class_kv``, ``attention`` for the UNet adapters, ``resolution`` for every pipeline adapter).
     """
     if isinstance(model, Adapter):
         if device is not None or dtype is not None or options:
@@ -67,12 +77,12 @@ def load_model(
         if (path / "genfast_model.json").is_file():
             return _embedding_adapter(path, device, dtype, options)
         if (path / "model_index.json").is_file():
-            return _stable_diffusion_adapter(path, device, dtype, options)
+            return _pipeline_adapter(str(path), _pipeline_class(path / "model_index.json"), device, dtype, options)
         raise ValueError(f"{path}: not a model folder (neither genfast_model.json nor model_index.json is there)")
     if path.exists():
         raise ValueError(f"{path}: a model must be a folder, not a file")
     if isinstance(model, str) and _looks_like_hub_id(model):
-        return _stable_diffusion_adapter(model, device, dtype, options)
+        return _pipeline_adapter(model, _hub_pipeline_class(model), device, dtype, options)
     raise ValueError(
         f"{path}: model folder not found (and {str(model)!r} is not a bundled name: {sorted(BUNDLED_MODELS)})"
     )
@@ -86,12 +96,36 @@ def _embedding_adapter(
     return ClassEmbeddingUNetAdapter(folder, device=device, dtype=dtype, name=name, **options)
 
 
-def _stable_diffusion_adapter(
-    model: str | Path, device: Any, dtype: Any, options: dict[str, Any]
-) -> StableDiffusionAdapter:
-    from genfast.models.stable_diffusion import StableDiffusionAdapter
+def _pipeline_class(index_file: Path) -> str:
+    """``_class_name`` of a local ``model_index.json``, with errors that name the file."""
+    try:
+        index = json.loads(index_file.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{index_file}: cannot read the pipeline index ({exc})") from exc
+    name = index.get("_class_name") if isinstance(index, dict) else None
+    if not isinstance(name, str):
+        raise ValueError(f"{index_file}: no _class_name says which diffusers pipeline this folder holds")
+    return name
 
-    return StableDiffusionAdapter(model, device=device, dtype=dtype, **options)
+
+def _hub_pipeline_class(model_id: str) -> str:
+    """``_class_name`` of a hub pipeline's ``model_index.json`` (needs a network or the local hub cache)."""
+    from diffusers import DiffusionPipeline
+
+    try:
+        config = DiffusionPipeline.load_config(model_id)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{model_id}: not a local folder, and its hub model_index.json cannot be read ({exc})") from exc
+    return str(config.get("_class_name"))
+
+
+def _pipeline_adapter(model: str, pipeline: str, device: Any, dtype: Any, options: dict[str, Any]) -> Adapter:
+    if pipeline not in PIPELINES:
+        raise ValueError(
+            f"{model}: the diffusers pipeline {pipeline!r} is not supported; genfast loads {', '.join(sorted(PIPELINES))}"
+        )
+    module, cls = PIPELINES[pipeline].split(":")
+    return getattr(import_module(module), cls)(model, device=device, dtype=dtype, **options)
 
 
 def __getattr__(name: str) -> Any:
@@ -100,8 +134,8 @@ def __getattr__(name: str) -> Any:
         from genfast.models.class_embedding import ClassEmbeddingUNetAdapter
 
         return ClassEmbeddingUNetAdapter
-    if name == "StableDiffusionAdapter":
-        from genfast.models.stable_diffusion import StableDiffusionAdapter
-
-        return StableDiffusionAdapter
+    for target in PIPELINES.values():
+        module, cls = target.split(":")
+        if cls == name:
+            return getattr(import_module(module), cls)
     raise AttributeError(f"module 'genfast.models' has no attribute {name!r}")

@@ -1,12 +1,17 @@
-"""The model adapter interface: what the scoring loop needs from a diffusion model, and nothing about scheduling.
+"""The model adapter protocol: what the scoring loop needs from a generative model, and nothing about scheduling.
 
-An adapter encodes images once, encodes the class conditioning once per run, and denoises batches laid out as
-sample rows (one noised latent and timestep each) and class rows (the classes scored against each sample).
+An adapter owns every fact of its model family: its :class:`Schedule` (how a timestep index becomes a noise
+level and the value its denoiser takes as ``timestep``), its per-class conditioning (whatever tensors the
+family needs, read by class index), and its denoiser. The loop only asks: ``adapter.schedule.at(index)`` for
+noising, ``adapter.denoise(...)`` for predictions. Helpers every adapter needs (device and dtype defaults,
+class-name and prompt checks, row checks, image preparation) live here once.
 """
 from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
+from collections import Counter
+from dataclasses import dataclass
 from typing import Any, Sequence, Union
 
 import numpy as np
@@ -14,27 +19,136 @@ import torch
 from PIL import Image
 
 PREDICTION_TYPES: tuple[str, ...] = ("epsilon", "v_prediction", "sample", "flow")
-"""What a denoiser predicts: the noise, the velocity ``alpha eps - sigma z0``, the clean sample, or flow velocity."""
+"""What a denoiser predicts: the noise, the velocity ``alpha eps - sigma z0``, the clean sample, or the flow
+velocity ``eps - z0``."""
 
 ImageInput = Union[Image.Image, np.ndarray, torch.Tensor, str, "os.PathLike[str]"]
 """One image as :meth:`Adapter.prepare_images` accepts it (see :mod:`genfast.models.images` for conventions)."""
 
 
-class Adapter(ABC):
-    """One diffusion model as the classifier sees it: encode images, encode classes, denoise class rows.
+@dataclass(frozen=True, eq=False)
+class Schedule:
+    """A model's noise schedule over its ``T`` timestep indices, as float64 tables on the CPU.
 
-    Attributes every adapter sets: ``name``, ``prediction_type`` (one of :data:`PREDICTION_TYPES`),
-    ``num_train_timesteps``, ``alphas_cumprod`` (float64 ``[T]`` on CPU for variance-preserving models, else
-    None), ``latent_shape`` (shape of one encoded image), ``image_size`` and ``image_channels`` (what
-    :meth:`prepare_images` produces), ``device`` and ``dtype`` (of the denoiser), and ``class_names`` (the
-    classes of the last :meth:`encode_classes`, empty before). :attr:`default_batch_size` is the number of class
-    rows per denoiser call a caller uses when it does not choose.
+    ``z_t = alpha[i] z0 + sigma[i] eps`` at index ``i``; the denoiser is called with ``timestep[i]``
+    (``rule`` says how that value follows from the noise level). ``kind`` is ``"vp"`` (variance-preserving,
+    ``alpha^2 + sigma^2 = 1``) or ``"flow"`` (rectified flow, ``alpha = 1 - sigma``). ``training_density`` is the
+    distribution of indices the model was trained on, where the family defines one (None: uniform).
+    """
+
+    kind: str
+    prediction_type: str
+    alpha: torch.Tensor
+    sigma: torch.Tensor
+    timestep: torch.Tensor
+    rule: str
+    training_density: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("vp", "flow"):
+            raise ValueError(f"schedule kind must be 'vp' or 'flow', got {self.kind!r}")
+        if self.prediction_type not in PREDICTION_TYPES:
+            raise ValueError(f"prediction_type must be one of {PREDICTION_TYPES}, got {self.prediction_type!r}")
+        shape = self.alpha.shape
+        if len(shape) != 1 or shape[0] < 1 or self.sigma.shape != shape or self.timestep.shape != shape:
+            raise ValueError("a schedule needs alpha, sigma and timestep tables of one length T >= 1")
+        if not bool(((self.sigma > 0) & (self.alpha > 0)).all()):
+            raise ValueError("every schedule index needs alpha > 0 and sigma > 0 (neither clean nor pure noise)")
+
+    @property
+    def num_train_timesteps(self) -> int:
+        """``T``: the number of timestep indices methods choose from."""
+        return int(self.alpha.shape[0])
+
+    @classmethod
+    def variance_preserving(cls, alphas_cumprod: torch.Tensor, prediction_type: str,
+                            timestep: torch.Tensor | None = None) -> Schedule:
+        """DDPM-style: ``alpha = sqrt(abar)``, ``sigma = sqrt(1 - abar)``, the model takes the index itself."""
+        abar = alphas_cumprod.to(torch.float64).cpu()
+        steps = torch.arange(abar.shape[0], dtype=torch.float64) if timestep is None else timestep
+        return cls("vp", prediction_type, abar.sqrt(), (1.0 - abar).sqrt(), steps.to(torch.float64),
+                   "timestep = index (the DDPM training step)")
+
+    @classmethod
+    def flow(cls, sigmas: torch.Tensor, timestep_scale: float, rule: str) -> Schedule:
+        """Rectified flow: ``z_t = (1 - sigma) z0 + sigma eps``; the model takes ``timestep_scale * sigma``."""
+        sigma = sigmas.to(torch.float64).cpu()
+        return cls("flow", "flow", 1.0 - sigma, sigma, sigma * float(timestep_scale), rule)
+
+    def at(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(alpha, sigma, timestep)`` float64 on the CPU for int64 indices ``[S]``."""
+        i = index.cpu()
+        return self.alpha[i], self.sigma[i], self.timestep[i]
+
+    def describe(self) -> dict[str, Any]:
+        """A JSON-friendly summary: kind, prediction type, T, the timestep rule and the sigma range."""
+        return {"kind": self.kind, "prediction_type": self.prediction_type,
+                "num_train_timesteps": self.num_train_timesteps, "timestep_rule": self.rule,
+                "sigma_range": [float(self.sigma.min()), float(self.sigma.max())]}
+
+
+def resolve_device_dtype(
+    device: str | torch.device | None, dtype: torch.dtype | str | None
+) -> tuple[torch.device, torch.dtype]:
+    """Defaults: CUDA when available, else CPU; float16 on CUDA, float32 on CPU. Strings like "bf16" are accepted."""
+    resolved = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
+    if dtype is None:
+        return resolved, torch.float16 if resolved.type == "cuda" else torch.float32
+    if isinstance(dtype, str):
+        names = {"fp32": torch.float32, "float32": torch.float32, "fp16": torch.float16, "float16": torch.float16,
+                 "half": torch.float16, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}
+        if dtype not in names:
+            raise ValueError(f"dtype must be one of {sorted(names)} or a torch dtype, got {dtype!r}")
+        dtype = names[dtype]
+    if dtype not in (torch.float32, torch.float16, torch.bfloat16):
+        raise ValueError(f"dtype must be float32, float16 or bfloat16, got {dtype}")
+    return resolved, dtype
+
+
+def check_class_names(class_names: Sequence[str]) -> list[str]:
+    """The class names as a list; a clear error for an empty list, non-strings or duplicates."""
+    if isinstance(class_names, str):
+        raise TypeError("class_names must be a sequence of strings, not a single string")
+    names = list(class_names)
+    if not names:
+        raise ValueError("class_names is empty")
+    bad = [name for name in names if not isinstance(name, str) or not name]
+    if bad:
+        raise ValueError(f"class_names must be non-empty strings, got {bad[:5]!r}")
+    duplicates = sorted(name for name, count in Counter(names).items() if count > 1)
+    if duplicates:
+        raise ValueError(f"class_names has duplicates: {duplicates}")
+    return names
+
+
+def format_prompt(template: str, class_name: str) -> str:
+    """The prompt of one class: ``template`` with ``{class}`` or ``{}`` replaced by the class name."""
+    if not isinstance(template, str):
+        raise TypeError(f"prompt must be a string, got {type(template).__name__}")
+    if "{class}" in template:
+        return template.replace("{class}", class_name)
+    if "{}" in template:
+        return template.replace("{}", class_name)
+    raise ValueError(f"prompt {template!r} has no '{{class}}' or '{{}}' placeholder for the class name")
+
+
+def index_rows(conditioning: dict[str, torch.Tensor], class_index: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Every per-class tensor of a conditioning structure, read at ``class_index [B]`` (one row per class row)."""
+    return {name: value.index_select(0, class_index) for name, value in conditioning.items()}
+
+
+class Adapter(ABC):
+    """One generative model as the classifier sees it: encode images, encode classes, denoise class rows.
+
+    Attributes every adapter sets: ``name``, ``schedule`` (a :class:`Schedule`), ``latent_shape`` (shape of one
+    encoded image), ``image_size`` and ``image_channels`` (what :meth:`prepare_images` produces), ``device`` and
+    ``dtype`` (of the denoiser), and ``class_names`` (the classes of the last :meth:`encode_classes`, empty
+    before). :attr:`default_batch_size` is the number of class rows per denoiser call a caller uses when it
+    does not choose. ``disabled_reasons`` names every exact saving that does not apply to this model, and why.
     """
 
     name: str
-    prediction_type: str
-    num_train_timesteps: int
-    alphas_cumprod: torch.Tensor | None
+    schedule: Schedule
     latent_shape: tuple[int, ...]
     image_size: int
     image_channels: int
@@ -42,9 +156,21 @@ class Adapter(ABC):
     dtype: torch.dtype
     class_names: list[str]
 
-    @abstractmethod
+    @property
+    def prediction_type(self) -> str:
+        """What the denoiser predicts (from the schedule)."""
+        return self.schedule.prediction_type
+
+    @property
+    def num_train_timesteps(self) -> int:
+        """The number of timestep indices (from the schedule)."""
+        return self.schedule.num_train_timesteps
+
     def prepare_images(self, images: Sequence[ImageInput]) -> torch.Tensor:
         """Load, colour-convert, resize and centre-crop images to float32 ``[N, C, H, W]`` in [-1, 1] on CPU."""
+        from genfast.models.images import prepare_images
+
+        return prepare_images(images, self.image_size, self.image_channels)
 
     @abstractmethod
     def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
@@ -61,9 +187,17 @@ class Adapter(ABC):
         t: torch.Tensor,
         sample_offsets: torch.Tensor,
         class_index: torch.Tensor,
+        image_index: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Predict for every class row: ``z_t [S, *latent]``, ``t int64 [S]``, ``sample_offsets int64 [S+1]``
-        (rows of sample s are ``offsets[s]:offsets[s+1]``), ``class_index int64 [B]`` -> ``[B, *latent]``."""
+        """Predict for every class row: ``z_t [S, *latent]``, timestep indices ``t int64 [S]`` (the adapter maps
+        them through its schedule), ``sample_offsets int64 [S+1]`` (rows of sample s are
+        ``offsets[s]:offsets[s+1]``), ``class_index int64 [B]``, and ``image_index int64 [S]`` (the position of
+        each sample's image among the encoded images, for per-image inputs) -> ``[B, *latent]``."""
+
+    @property
+    def disabled_reasons(self) -> dict[str, str]:
+        """Exact savings that do not apply to this model, each with its reason (none by default)."""
+        return {}
 
     @property
     def default_batch_size(self) -> int:
@@ -74,6 +208,10 @@ class Adapter(ABC):
         et al.'s batches of 32 at 256 rows, but only 1.06x at 32."""
         return int(max(8, min(256, 2**20 // int(np.prod(self.latent_shape)))))
 
+    def model_timesteps(self, t: torch.Tensor) -> torch.Tensor:
+        """The value the denoiser takes as ``timestep`` for indices ``t [S]``, on ``device`` (float32)."""
+        return self.schedule.timestep[t.cpu()].to(self.device, torch.float32)
+
     def describe(self) -> dict[str, Any]:
         """A JSON-friendly summary of the model and the options in effect (for logs and benchmark reports)."""
         return {
@@ -81,7 +219,65 @@ class Adapter(ABC):
             "class": type(self).__name__,
             "prediction_type": self.prediction_type,
             "num_train_timesteps": self.num_train_timesteps,
+            "schedule": self.schedule.describe(),
             "latent_shape": list(self.latent_shape),
+            "image_size": self.image_size,
             "device": str(self.device),
             "dtype": str(self.dtype).removeprefix("torch."),
+            "disabled": dict(self.disabled_reasons),
         }
+
+    def _no_rows(self) -> torch.Tensor:
+        return torch.empty(0, *self.latent_shape, device=self.device, dtype=self.dtype)
+
+    def check_rows(
+        self,
+        z_t: torch.Tensor,
+        t: torch.Tensor,
+        sample_offsets: torch.Tensor,
+        class_index: torch.Tensor,
+        image_index: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Validate shapes, dtypes and index values (one sync on GPU) and move everything to the model.
+
+        Returns ``(z_t, t, sample_offsets, class_index, image_index)``; a missing ``image_index`` is zeros."""
+        for name, value in (("z_t", z_t), ("t", t), ("sample_offsets", sample_offsets), ("class_index", class_index)):
+            if not isinstance(value, torch.Tensor):
+                raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+        if not self.class_names:
+            raise RuntimeError("no classes encoded: call encode_classes first")
+        samples = z_t.shape[0]
+        if tuple(z_t.shape[1:]) != tuple(self.latent_shape):
+            latent = ", ".join(map(str, self.latent_shape))
+            raise ValueError(f"z_t must have shape [S, {latent}], got {tuple(z_t.shape)}")
+        if not z_t.is_floating_point():
+            raise TypeError(f"z_t must be floating point, got {z_t.dtype}")
+        if t.shape != (samples,) or t.dtype != torch.int64:
+            raise ValueError(f"t must have shape [{samples}] and dtype int64 (one timestep index per z_t row), got {t.dtype} "
+                             f"{tuple(t.shape)}")
+        if sample_offsets.shape != (samples + 1,) or sample_offsets.dtype != torch.int64:
+            got = f"{sample_offsets.dtype} {tuple(sample_offsets.shape)}"
+            raise ValueError(f"sample_offsets must be int64 [{samples + 1}], got {got}")
+        if class_index.ndim != 1 or class_index.dtype != torch.int64:
+            raise ValueError(f"class_index must be int64 [B], got {class_index.dtype} {tuple(class_index.shape)}")
+        if image_index is None:
+            image_index = torch.zeros(samples, dtype=torch.int64)
+        elif image_index.shape != (samples,) or image_index.dtype != torch.int64:
+            raise ValueError(f"image_index must be int64 [{samples}], got {image_index.dtype} {tuple(image_index.shape)}")
+        rows = class_index.shape[0]
+        device = self.device
+        sample_offsets, class_index = sample_offsets.to(device), class_index.to(device)
+        t_device = t.to(device)
+        # one combined check, so at most one device-to-host sync per call
+        bad_offsets = (sample_offsets[0] != 0) | (sample_offsets[-1] != rows) | (sample_offsets.diff() < 0).any()
+        bad_classes = ((class_index < 0) | (class_index >= len(self.class_names))).any()
+        bad_t = ((t_device < 0) | (t_device >= self.num_train_timesteps)).any()
+        if bool(bad_offsets | bad_classes | bad_t):
+            if bool(bad_offsets):
+                raise ValueError(
+                    f"sample_offsets must rise from 0 to len(class_index)={rows}, got {sample_offsets.tolist()[:8]}..."
+                )
+            if bool(bad_t):
+                raise ValueError(f"t values must be timestep indices in [0, {self.num_train_timesteps})")
+            raise ValueError(f"class_index values must be in [0, {len(self.class_names)}) (the encoded classes)")
+        return z_t.to(device=device, dtype=self.dtype), t_device, sample_offsets, class_index, image_index.to(device)

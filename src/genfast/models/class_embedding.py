@@ -17,10 +17,10 @@ from typing import Any
 
 import torch
 
-from genfast.models.base import PREDICTION_TYPES
-from genfast.models.schedule import alphas_cumprod_from_config, read_scheduler_config
+from genfast.models.base import PREDICTION_TYPES, Schedule, check_class_names, resolve_device_dtype
+from genfast.models.schedule import alphas_cumprod_from_config, flow_sigmas_from_config, read_scheduler_config
 from genfast.models.unet import ClassConditionedUNet
-from genfast.models.unet_adapter import UNetAdapter, check_class_names, resolve_device_dtype
+from genfast.models.unet_adapter import UNetAdapter
 
 FORMAT = "genfast-class-embedding-unet"
 VERSION = 1
@@ -82,15 +82,15 @@ class ClassEmbeddingUNetAdapter(UNetAdapter):
         self.image_channels = int(config["image_channels"])
         self.image_size = int(config["image_size"])
         self.latent_shape = (self.image_channels, self.image_size, self.image_size)
-        self.prediction_type = config.get("prediction_type", "epsilon")
+        prediction_type = config.get("prediction_type", "epsilon")
         scheduler_config = read_scheduler_config(folder / "scheduler" / "scheduler_config.json")
         source = str(folder / "scheduler")
-        if self.prediction_type == "flow":
-            self.alphas_cumprod = None
-            self.num_train_timesteps = int(scheduler_config.get("num_train_timesteps", 1000))
+        if prediction_type == "flow":
+            self.schedule = Schedule.flow(flow_sigmas_from_config(scheduler_config, source), 1000.0,
+                                          "timestep = 1000 * sigma")
         else:
-            self.alphas_cumprod = alphas_cumprod_from_config(scheduler_config, source)
-            self.num_train_timesteps = int(self.alphas_cumprod.shape[0])
+            self.schedule = Schedule.variance_preserving(alphas_cumprod_from_config(scheduler_config, source),
+                                                         prediction_type)
 
         try:
             unet = UNet2DConditionModel.from_pretrained(

@@ -2,6 +2,7 @@
 
 ``alphas_cumprod`` is computed in float64 from the same formulas diffusers uses (which computes in float32), so
 that ``alpha = sqrt(alphas_cumprod[t])`` and ``sigma = sqrt(1 - alphas_cumprod[t])`` are as exact as possible.
+Flow-matching schedules follow ``FlowMatchEulerDiscreteScheduler``'s training table.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any, Mapping
 
 import torch
 
-from genfast.models.base import PREDICTION_TYPES
+from genfast.models.base import PREDICTION_TYPES, Schedule
 
 
 def alphas_cumprod_from_config(config: Mapping[str, Any], source: str = "scheduler config") -> torch.Tensor:
@@ -68,3 +69,35 @@ def read_scheduler_config(path: Path) -> dict[str, Any]:
     if not isinstance(config, dict):
         raise ValueError(f"{path}: the scheduler config must be a JSON object")
     return config
+
+
+def vp_schedule_from_config(config: Mapping[str, Any], source: str = "scheduler config") -> Schedule:
+    """The variance-preserving :class:`Schedule` of a DDPM-style scheduler config (index = model timestep)."""
+    return Schedule.variance_preserving(alphas_cumprod_from_config(config, source),
+                                        prediction_type_from_config(config, source))
+
+
+def flow_sigmas_from_config(config: Mapping[str, Any], source: str = "scheduler config",
+                            mu: float | None = None) -> torch.Tensor:
+    """float64 ``[T]`` flow sigmas by index, rising with the index, as ``FlowMatchEulerDiscreteScheduler`` trains.
+
+    Index ``i`` has the unshifted level ``u = (i + 1) / T`` (the scheduler's table, reversed), shifted by
+    ``shift * u / (1 + (shift - 1) * u)``; a scheduler with ``use_dynamic_shifting`` (FLUX) is shifted by
+    ``exp(mu) / (exp(mu) + 1/u - 1)`` instead, with ``mu`` from the image size (required then). The last index,
+    pure noise (``u = 1``), where the clean image is not defined, is moved half a step in (``u = 1 - 1/(2T)``).
+    """
+    steps = int(config.get("num_train_timesteps", 1000))
+    if steps < 2:
+        raise ValueError(f"{source}: num_train_timesteps must be at least 2, got {steps}")
+    u = torch.arange(1, steps + 1, dtype=torch.float64) / steps
+    u[-1] = 1.0 - 0.5 / steps
+    if config.get("use_dynamic_shifting", False):
+        if mu is None:
+            raise ValueError(f"{source}: use_dynamic_shifting needs mu (computed from the image size)")
+        if config.get("time_shift_type", "exponential") == "linear":
+            return mu / (mu + (1.0 / u - 1.0))
+        return math.exp(mu) / (math.exp(mu) + (1.0 / u - 1.0))
+    shift = float(config.get("shift", 1.0))
+    if not shift > 0:
+        raise ValueError(f"{source}: shift must be positive, got {shift}")
+    return shift * u / (1.0 + (shift - 1.0) * u)

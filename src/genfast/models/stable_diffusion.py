@@ -3,26 +3,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
-
 import torch
 
-from genfast.models.schedule import alphas_cumprod_from_config, prediction_type_from_config, read_scheduler_config
+from genfast.models.base import format_prompt, resolve_device_dtype
+from genfast.models.schedule import read_scheduler_config, vp_schedule_from_config
 from genfast.models.unet import ClassConditionedUNet
-from genfast.models.unet_adapter import UNetAdapter, resolve_device_dtype
+from genfast.models.unet_adapter import UNetAdapter
 
 _COMPONENTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
 _TEXT_BATCH = 64
 _IMAGE_BATCH = 32
-
-
-def format_prompt(template: str, class_name: str) -> str:
-    """The prompt of one class: ``template`` with ``{class}`` or ``{}`` replaced by the class name."""
-    if "{class}" in template:
-        return template.replace("{class}", class_name)
-    if "{}" in template:
-        return template.replace("{}", class_name)
-    raise ValueError(f"prompt {template!r} has no '{{class}}' or '{{}}' placeholder for the class name")
 
 
 class StableDiffusionAdapter(UNetAdapter):
@@ -69,9 +59,13 @@ class StableDiffusionAdapter(UNetAdapter):
         self.vae = vae.to(self.device).eval()
         self.text_encoder = text_encoder.to(self.device).eval()
 
-        self.prediction_type = prediction_type_from_config(scheduler_config, f"{location}/scheduler")
-        self.alphas_cumprod = alphas_cumprod_from_config(scheduler_config, f"{location}/scheduler")
-        self.num_train_timesteps = int(self.alphas_cumprod.shape[0])
+        self.schedule = vp_schedule_from_config(scheduler_config, f"{location}/scheduler")
+        if unet.config.addition_embed_type is not None or unet.encoder_hid_proj is not None:
+            raise ValueError(
+                f"{location}: this UNet takes added text embeddings (addition_embed_type="
+                f"{unet.config.addition_embed_type!r}), which Stable Diffusion 1.x/2.x does not have; is "
+                "model_index.json's _class_name right?"
+            )
 
         if vae.config.latent_channels != unet.config.in_channels:
             raise ValueError(
@@ -129,6 +123,3 @@ class StableDiffusionAdapter(UNetAdapter):
             latents.append(((mean - shift) * config.scaling_factor).float())
         return torch.cat(latents) if latents else torch.empty(0, *self.latent_shape, device=self.device)
 
-    def describe(self) -> dict[str, Any]:
-        """Model summary, options and image size."""
-        return {**super().describe(), "image_size": self.image_size}

@@ -39,16 +39,11 @@ _BLOCKS = {
 
 def _check_unet_supported(unet: Any, source: str) -> None:
     """Raise for UNet features that need inputs a class-conditioned classifier does not have."""
-    config = unet.config
-    problems = []
     if unet.class_embedding is not None:
-        problems.append(f"class embeddings (class_embed_type={config.class_embed_type!r})")
-    if config.addition_embed_type is not None:
-        problems.append(f"addition embeddings (addition_embed_type={config.addition_embed_type!r})")
-    if unet.encoder_hid_proj is not None:
-        problems.append(f"an encoder_hid_proj (encoder_hid_dim_type={config.encoder_hid_dim_type!r})")
-    if problems:
-        raise ValueError(f"{source}: UNet2DConditionModel with {' and '.join(problems)} is not supported")
+        raise ValueError(
+            f"{source}: UNet2DConditionModel with class embeddings (class_embed_type="
+            f"{unet.config.class_embed_type!r}) is not supported"
+        )
 
 
 def _optimisation_blocker(unet: Any) -> str | None:
@@ -56,6 +51,8 @@ def _optimisation_blocker(unet: Any) -> str | None:
     from diffusers.models.attention import BasicTransformerBlock
     from diffusers.models.transformers.transformer_2d import Transformer2DModel
 
+    if unet.encoder_hid_proj is not None:
+        return f"the UNet projects its text inside the forward (encoder_hid_dim_type={unet.config.encoder_hid_dim_type!r})"
     blocks = [*unet.down_blocks, *([unet.mid_block] if unet.mid_block is not None else []), *unet.up_blocks]
     for block in blocks:
         if type(block).__name__ not in _BLOCKS:
@@ -78,6 +75,9 @@ def _optimisation_blocker(unet: Any) -> str | None:
 
 def _prefix_blocker(unet: Any) -> str | None:
     """Why the first down block cannot be split at its first cross-attention, or None when it can."""
+    if unet.config.addition_embed_type is not None:
+        return (f"the class's text enters the time embedding (addition_embed_type="
+                f"{unet.config.addition_embed_type!r}), so no layer before the first cross-attention is class-free")
     first = unet.down_blocks[0]
     if not getattr(first, "has_cross_attention", False) or type(first).__name__ != "CrossAttnDownBlock2D":
         return f"the first down block ({type(first).__name__}) has no cross-attention"
@@ -122,6 +122,8 @@ class ClassConditionedUNet:
         if blocker is None:
             self._install_processors()
         self.conditioning: torch.Tensor | None = None
+        self.per_class: dict[str, torch.Tensor] = {}
+        self.added: dict[str, torch.Tensor] = {}
 
     def _disable(self, option: str, reason: str) -> None:
         self.disabled_reasons[option] = reason
@@ -161,19 +163,45 @@ class ClassConditionedUNet:
         }
 
     @torch.no_grad()
-    def set_conditioning(self, conditioning: torch.Tensor) -> None:
-        """Keep the per-class conditioning ``[C, L, Dc]`` and, with ``cache_class_kv``, every layer's K/V."""
-        self.conditioning = conditioning.to(device=self.unet.device, dtype=self.unet.dtype)
+    def set_conditioning(self, conditioning: torch.Tensor | dict[str, Any]) -> None:
+        """Keep the per-class conditioning and, with ``cache_class_kv``, every layer's K/V.
+
+        ``conditioning`` is the cross-attention states ``[C, L, Dc]``, or a dict with those as
+        ``encoder_hidden_states``, an optional ``encoder_attention_mask [C, L]`` and optional
+        ``added_cond_kwargs`` (name -> per-class ``[C, ...]`` tensors, e.g. SDXL's ``text_embeds`` and ``time_ids``).
+        """
+        structure = conditioning if isinstance(conditioning, dict) else {"encoder_hidden_states": conditioning}
+        unknown = set(structure) - {"encoder_hidden_states", "encoder_attention_mask", "added_cond_kwargs"}
+        if unknown or "encoder_hidden_states" not in structure:
+            raise ValueError(f"conditioning needs encoder_hidden_states and may not have {sorted(unknown)}")
+        device, dtype = self.unet.device, self.unet.dtype
+        self.conditioning = structure["encoder_hidden_states"].to(device=device, dtype=dtype)
+        mask = structure.get("encoder_attention_mask")
+        self.per_class = {} if mask is None else {"encoder_attention_mask": mask.to(device)}
+        self.added = {name: value.to(device=device, dtype=dtype if value.is_floating_point() else value.dtype)
+                      for name, value in (structure.get("added_cond_kwargs") or {}).items()}
+        if mask is not None and not self.uses_plain_forward:  # the class-indexed processors take no mask
+            for option in ("share_prefix", "cache_class_kv"):
+                if getattr(self, option):
+                    self._disable(option, "the text has an attention mask")
+            self.share_prefix = self.cache_class_kv = False
+            self.backend = "sdpa"
         for processor, attn in zip(self.processors, self._attn2):
             if self.cache_class_kv:
                 processor.cache(attn, self.conditioning)
             else:
                 processor.kv = None
 
-    def _rows_conditioning(self, class_index: torch.Tensor) -> torch.Tensor:
+    def _row_inputs(self, class_index: torch.Tensor, with_states: bool) -> dict[str, Any]:
+        """The UNet's keyword inputs for class rows: states (unless K/V are cached), mask and added inputs."""
         if self.conditioning is None:
             raise RuntimeError("no class conditioning: call encode_classes first")
-        return self.conditioning.index_select(0, class_index)
+        inputs: dict[str, Any] = {
+            "encoder_hidden_states": self.conditioning.index_select(0, class_index) if with_states else None}
+        inputs.update({name: value.index_select(0, class_index) for name, value in self.per_class.items()})
+        if self.added:
+            inputs["added_cond_kwargs"] = {n: v.index_select(0, class_index) for n, v in self.added.items()}
+        return inputs
 
     @torch.no_grad()
     def forward_plain(
@@ -181,8 +209,8 @@ class ClassConditionedUNet:
     ) -> torch.Tensor:
         """The diffusers forward on every class row, the conditioning repeated per row: ``[B, *latent]``."""
         rows = rows_of_samples(sample_offsets, class_index.shape[0])
-        conditioning = self._rows_conditioning(class_index)
-        return self.unet(z_t.index_select(0, rows), t.index_select(0, rows), conditioning).sample
+        inputs = self._row_inputs(class_index, with_states=True)
+        return self.unet(z_t.index_select(0, rows), t.index_select(0, rows), **inputs).sample
 
     @torch.no_grad()
     def forward(
@@ -191,14 +219,12 @@ class ClassConditionedUNet:
         """The same prediction as :meth:`forward_plain`, computed with the options in effect."""
         if self.uses_plain_forward:
             return self.forward_plain(z_t, t, sample_offsets, class_index)
-        conditioning = self._rows_conditioning(class_index) if not self.cache_class_kv else None
-        if conditioning is None and self.conditioning is None:
-            raise RuntimeError("no class conditioning: call encode_classes first")
+        inputs = self._row_inputs(class_index, with_states=not self.cache_class_kv)
         with self.rows.active(class_index):
             if self.share_prefix:
-                return self._forward_shared(z_t, t, sample_offsets, class_index, conditioning)
+                return self._forward_shared(z_t, t, sample_offsets, class_index, inputs["encoder_hidden_states"])
             rows = rows_of_samples(sample_offsets, class_index.shape[0])
-            return self.unet(z_t.index_select(0, rows), t.index_select(0, rows), conditioning).sample
+            return self.unet(z_t.index_select(0, rows), t.index_select(0, rows), **inputs).sample
 
     def _forward_shared(
         self,
