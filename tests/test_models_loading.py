@@ -172,7 +172,7 @@ def test_pipeline_folders_are_routed_by_class_name(tmp_path):
     folder = tmp_path / "sd3"
     folder.mkdir()
     (folder / "model_index.json").write_text(json.dumps({"_class_name": "KandinskyPipeline"}))
-    with pytest.raises(ValueError, match="'KandinskyPipeline' is not supported; genfast loads StableDiffusionPipeline"):
+    with pytest.raises(ValueError, match="'KandinskyPipeline' is not supported; genfast loads DiTPipeline, StableDiffusionPipeline"):
         load_model(folder)
     (folder / "model_index.json").write_text("{not json")
     with pytest.raises(ValueError, match="cannot read the pipeline index"):

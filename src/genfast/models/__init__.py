@@ -26,6 +26,7 @@ BUNDLED_MODELS: dict[str, Path] = {"digits": Path(__file__).resolve().parent.par
 """Names of the models that ship with genfast, and their folders."""
 
 PIPELINES: dict[str, str] = {
+    "DiTPipeline": "genfast.models.dit:DiTAdapter",
     "StableDiffusionPipeline": "genfast.models.stable_diffusion:StableDiffusionAdapter",
 }
 """diffusers pipeline class (``model_index.json`` ``_class_name``) -> ``module:adapter class`` that loads it."""

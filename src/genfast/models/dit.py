@@ -1,0 +1,99 @@
+"""DiT (``DiTPipeline``): a class-conditional latent transformer; classes are the pipeline's ImageNet labels.
+
+Class names map to label ids through the pipeline's ``labels`` (every comma-separated synonym of ``id2label``
+names its id); the prompt template is ignored, since the model takes no text. The transformer predicts the
+noise and, with learned sigmas, a variance: only the first ``latent channels`` of its output are used.
+No exact saving applies: the label conditions every block through adaLN-Zero, so no layer is class-free.
+"""
+from __future__ import annotations
+
+import difflib
+import os
+from typing import Any, Sequence
+
+import torch
+
+from genfast.models.base import Adapter, check_class_names, resolve_device_dtype
+from genfast.models.schedule import vp_schedule_from_config
+
+_IMAGE_BATCH = 32
+
+
+class DiTAdapter(Adapter):
+    """A diffusers DiT pipeline folder (or hub id) as a classifier: ``resolution`` overrides the image size."""
+
+    def __init__(self, model: str | os.PathLike[str], *, device: str | torch.device | None = None,
+                 dtype: torch.dtype | str | None = None, resolution: int | None = None) -> None:
+        from diffusers import DiTPipeline
+
+        location = os.fspath(model)
+        self.name = location
+        self.device, self.dtype = resolve_device_dtype(device, dtype)
+        try:
+            pipe = DiTPipeline.from_pretrained(location, torch_dtype=self.dtype, low_cpu_mem_usage=False)
+        except (OSError, ValueError, KeyError, RuntimeError, TypeError) as exc:
+            raise ValueError(f"{location}: cannot load the DiT pipeline ({exc})") from exc
+        if not pipe.labels:
+            raise ValueError(f"{location}: the DiT pipeline has no id2label, so class names cannot be mapped")
+        self.labels: dict[str, int] = dict(pipe.labels)
+        self.transformer = pipe.transformer.to(self.device).eval()
+        self.vae = pipe.vae.to(self.device).eval()
+        self.schedule = vp_schedule_from_config(dict(pipe.scheduler.config), f"{location}/scheduler")
+        channels = int(self.transformer.config.in_channels)
+        self.vae_scale_factor = 2 ** (len(self.vae.config.block_out_channels) - 1)
+        size = resolution if resolution is not None else self.transformer.config.sample_size * self.vae_scale_factor
+        if isinstance(size, bool) or not isinstance(size, int) or size <= 0 or size % self.vae_scale_factor:
+            raise ValueError(f"resolution must be a positive multiple of {self.vae_scale_factor}, got {size!r}")
+        self.image_size, self.image_channels = size, 3
+        self.latent_shape = (channels, size // self.vae_scale_factor, size // self.vae_scale_factor)
+        self.class_names = []
+        self.label_ids = torch.empty(0, dtype=torch.int64)
+
+    @property
+    def disabled_reasons(self) -> dict[str, str]:
+        """Why the class-sharing savings do not apply to DiT."""
+        reason = "the class label conditions every transformer block (adaLN-Zero), so no layer is class-free"
+        return {"share_prefix": reason, "cache_class_kv": "DiT has no cross-attention"}
+
+    def label_id(self, name: str) -> int:
+        """The label id of a class name (any synonym of the pipeline's id2label), or a clear error."""
+        if name in self.labels:
+            return self.labels[name]
+        near = difflib.get_close_matches(name, list(self.labels), n=3)
+        hint = f"; did you mean {', '.join(map(repr, near))}?" if near else ""
+        raise ValueError(f"class {name!r} is not one of this DiT model's {len(self.labels)} labels{hint}")
+
+    def encode_classes(self, class_names: Sequence[str], prompt: str = "{}") -> None:
+        """Map every class name to its label id (the prompt is not used: DiT takes no text)."""
+        names = check_class_names(class_names)
+        self.label_ids = torch.tensor([self.label_id(n) for n in names], dtype=torch.int64, device=self.device)
+        self.class_names = names
+
+    @torch.no_grad()
+    def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
+        """VAE posterior mean times the VAE scaling factor (DiT decodes ``latents / scaling_factor``)."""
+        expected = (self.image_channels, self.image_size, self.image_size)
+        if not isinstance(pixels, torch.Tensor) or pixels.ndim != 4 or tuple(pixels.shape[1:]) != expected:
+            shape = tuple(pixels.shape) if isinstance(pixels, torch.Tensor) else type(pixels).__name__
+            raise ValueError(f"pixels must be a tensor [N, {', '.join(map(str, expected))}], got {shape}")
+        latents = [self.vae.encode(pixels[i : i + _IMAGE_BATCH].to(self.device, self.dtype)).latent_dist.mean
+                   for i in range(0, pixels.shape[0], _IMAGE_BATCH)]
+        return (torch.cat(latents) * self.vae.config.scaling_factor).float()
+
+    @torch.no_grad()
+    def denoise(self, z_t: torch.Tensor, t: torch.Tensor, sample_offsets: torch.Tensor, class_index: torch.Tensor,
+                image_index: torch.Tensor | None = None) -> torch.Tensor:
+        """The noise prediction of every class row (learned-sigma channels dropped): ``[B, *latent]``."""
+        from genfast.models.attention import rows_of_samples
+
+        z, t, offsets, classes, _ = self.check_rows(z_t, t, sample_offsets, class_index, image_index)
+        if not classes.numel():
+            return self._no_rows()
+        rows = rows_of_samples(offsets, classes.shape[0])
+        out = self.transformer(z.index_select(0, rows), timestep=self.model_timesteps(t).index_select(0, rows),
+                               class_labels=self.label_ids.index_select(0, classes)).sample
+        return out[:, : self.latent_shape[0]].contiguous()
+
+    def describe(self) -> dict[str, Any]:
+        """Model summary and the number of labels."""
+        return {**super().describe(), "labels": len(set(self.labels.values()))}
