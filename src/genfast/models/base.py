@@ -227,6 +227,13 @@ class Adapter(ABC):
             "disabled": dict(self.disabled_reasons),
         }
 
+    def check_pixels(self, pixels: torch.Tensor) -> None:
+        """A clear error unless ``pixels`` is a tensor ``[N, image_channels, image_size, image_size]``."""
+        expected = (self.image_channels, self.image_size, self.image_size)
+        if not isinstance(pixels, torch.Tensor) or pixels.ndim != 4 or tuple(pixels.shape[1:]) != expected:
+            shape = tuple(pixels.shape) if isinstance(pixels, torch.Tensor) else type(pixels).__name__
+            raise ValueError(f"pixels must be a tensor [N, {', '.join(map(str, expected))}], got {shape}")
+
     def _no_rows(self) -> torch.Tensor:
         return torch.empty(0, *self.latent_shape, device=self.device, dtype=self.dtype)
 

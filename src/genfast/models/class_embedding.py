@@ -135,8 +135,5 @@ class ClassEmbeddingUNetAdapter(UNetAdapter):
 
     def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
         """Pixel-space model: the prepared pixels themselves, float32 on the model's device."""
-        expected = self.latent_shape
-        if not isinstance(pixels, torch.Tensor) or pixels.ndim != 4 or tuple(pixels.shape[1:]) != expected:
-            shape = tuple(pixels.shape) if isinstance(pixels, torch.Tensor) else type(pixels).__name__
-            raise ValueError(f"pixels must be a tensor [N, {', '.join(map(str, expected))}], got {shape}")
+        self.check_pixels(pixels)
         return pixels.to(device=self.device, dtype=torch.float32)

@@ -72,10 +72,7 @@ class DiTAdapter(Adapter):
     @torch.no_grad()
     def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
         """VAE posterior mean times the VAE scaling factor (DiT decodes ``latents / scaling_factor``)."""
-        expected = (self.image_channels, self.image_size, self.image_size)
-        if not isinstance(pixels, torch.Tensor) or pixels.ndim != 4 or tuple(pixels.shape[1:]) != expected:
-            shape = tuple(pixels.shape) if isinstance(pixels, torch.Tensor) else type(pixels).__name__
-            raise ValueError(f"pixels must be a tensor [N, {', '.join(map(str, expected))}], got {shape}")
+        self.check_pixels(pixels)
         latents = [self.vae.encode(pixels[i : i + _IMAGE_BATCH].to(self.device, self.dtype)).latent_dist.mean
                    for i in range(0, pixels.shape[0], _IMAGE_BATCH)]
         return (torch.cat(latents) * self.vae.config.scaling_factor).float()

@@ -110,10 +110,7 @@ class StableDiffusionAdapter(UNetAdapter):
     @torch.no_grad()
     def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
         """VAE posterior mean times the VAE scaling factor: float32 ``[N, *latent_shape]``."""
-        expected = (self.image_channels, self.image_size, self.image_size)
-        if not isinstance(pixels, torch.Tensor) or pixels.ndim != 4 or tuple(pixels.shape[1:]) != expected:
-            shape = tuple(pixels.shape) if isinstance(pixels, torch.Tensor) else type(pixels).__name__
-            raise ValueError(f"pixels must be a tensor [N, {', '.join(map(str, expected))}], got {shape}")
+        self.check_pixels(pixels)
         config = self.vae.config
         shift = getattr(config, "shift_factor", None) or 0.0
         latents = []
