@@ -39,7 +39,7 @@ import genfast
 from genfast.api import Classifier, image_key
 from genfast.engine import ClarkJaini2023, Exhaustive, GenFast, Li2023, Method
 from genfast.engine.loop import score_images
-from genfast.evaluate.datasets import MVH_CLASSES
+from genfast.vocabulary import MVH_CLASSES
 from genfast.models import load_model
 from genfast.models.digits_data import CLASS_NAMES as DIGITS, load_split
 from genfast.models.schedule import vp_schedule_from_config

@@ -7,4 +7,8 @@ cmake -S . -B build/dev -G Ninja -DCMAKE_BUILD_TYPE=Release -DGENFAST_CUDA="${GE
   -Dpybind11_DIR="$(python -c 'import pybind11; print(pybind11.get_cmake_dir())')" \
   -DPython_EXECUTABLE="$(command -v python)" >/dev/null
 cmake --build build/dev -j "${JOBS:-2}"
-cp build/dev/_C*.so src/genfast/
+# copy then rename: processes that have the old module loaded keep their mapping of it
+for module in build/dev/_C*.so; do
+  cp "$module" "src/genfast/.$(basename "$module").tmp"
+  mv -f "src/genfast/.$(basename "$module").tmp" "src/genfast/$(basename "$module")"
+done

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from genfast.evaluate.datasets import (MVH_CLASSES, NO_CONDITION, find_datasets, load_dataset, load_datasets)
+from genfast.evaluate.datasets import NO_CONDITION, find_datasets, load_dataset, load_datasets
+from genfast.vocabulary import MVH_CLASSES
 from genfast.evaluate.rawdata import Row, format_raw_data, raw_data_path, sanitise_name
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"

@@ -88,6 +88,8 @@ METHODS = {
     "genfast": GenFast(round_size=4, min_samples=8, max_samples=120),
     "genfast-antithetic-stratified": GenFast(round_size=6, min_samples=6, max_samples=96, antithetic=True,
                                              sampling="stratified", weighting="exp"),
+    "genfast-variance-cs": GenFast(round_size=4, min_samples=8, max_samples=120, proposal="variance",
+                                   stopping="confidence-sequence", p_value=0.01),
 }
 KEYS = [11, 2**64 - 5, 12345678901, 7, 99, 2**40 + 3]
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from genfast.evaluate.datasets import MVH_CLASSES
+from genfast.vocabulary import MVH_CLASSES
 from genfast.evaluate.durable import Journal
-from genfast.evaluate.fake import FakeClassifier, SimulatedCrash, fake_from_spec
+from genfast.testing.fake import FakeClassifier, SimulatedCrash, fake_from_spec
 from genfast.evaluate.run import (EvaluateConfig, derive_model_name, evaluate, journal_path, sidecar_path)
 
 CLASSES = ("bear", "cat", "dog", "knife")
@@ -195,7 +195,7 @@ def test_journal_is_locked_against_a_second_writer(tmp_path):
             Journal(tmp_path / "j.jsonl", {"seed": 0})
         with pytest.raises(ValueError, match="already recorded"):
             journal.append({"path": "a.png"})
-    assert Journal(tmp_path / "j.jsonl", {"seed": 0}).entries == {"a.png": {"path": "a.png"}}
+    assert Journal(tmp_path / "j.jsonl", {"seed": 0}).entries == {("a.png",): {"path": "a.png"}}
 
 
 def test_model_names(tmp_path):
@@ -213,7 +213,7 @@ def test_model_names(tmp_path):
 def test_bad_config_and_fake_spec(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="on_error"):
         EvaluateConfig(model="x", data=tmp_path, out=tmp_path, on_error="ignore")
-    with pytest.raises(ValueError, match="prompt must contain"):
+    with pytest.raises(ValueError, match="has no '{class}' or '{}' placeholder"):
         EvaluateConfig(model="x", data=tmp_path, out=tmp_path, prompt="a photo")
     monkeypatch.delenv("GENFAST_TESTING", raising=False)
     with pytest.raises(ValueError, match="GENFAST_TESTING=1"):
@@ -230,9 +230,14 @@ def test_journal_with_unfinished_header_starts_over(tmp_path):
     path.write_bytes(b'{"format": "genfast-evaluate-jou')  # killed while writing the header
     with Journal(path, {"seed": 0}) as journal:
         assert journal.entries == {}
-    assert json.loads(path.read_text())["settings"] == {"seed": 0}
+    assert not path.exists()  # a journal that received nothing is removed
+    path.write_bytes(b'{"format": "genfast-evaluate-jou')
+    with Journal(path, {"seed": 0}) as journal:
+        journal.append({"path": "a.png"})  # the header goes in with the first entry
+    header, entry = map(json.loads, path.read_text().splitlines())
+    assert header["settings"] == {"seed": 0} and entry == {"path": "a.png"}
     path.write_text('{"format": "something else"}\n')
-    with pytest.raises(ValueError, match="is not a version-1 genfast evaluate journal"):
+    with pytest.raises(ValueError, match="is not a version-2 genfast evaluate journal"):
         Journal(path, {"seed": 0})
 
 

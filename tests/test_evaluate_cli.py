@@ -1,6 +1,9 @@
-"""`genfast evaluate` on the command line, including a run killed with SIGKILL and started again."""
+"""`genfast evaluate` on the command line, including runs killed with SIGKILL, or stopped with SIGINT or SIGTERM,
+and started again."""
 from __future__ import annotations
 
+import shlex
+import signal
 import subprocess
 from pathlib import Path
 
@@ -9,9 +12,9 @@ import pytest
 from PIL import Image
 
 from genfast.cli import main
-from genfast.evaluate.fake import FakeClassifier
+from genfast.testing.fake import FakeClassifier
 from genfast.evaluate.run import EvaluateConfig, evaluate, journal_path
-from genfast.testing import cli_subprocess, kill_when_journalled
+from genfast.testing import cli_subprocess, kill_when_journalled, signal_when_journalled
 
 CLASSES = ("cat", "dog", "knife")
 
@@ -63,6 +66,30 @@ def test_sigkill_mid_run_then_resume(tmp_path):
     journal = journal_path(out, "edge", "fake")
     finished = kill_when_journalled(command, env, tmp_path, journal, 15, timeout=90)
     assert 15 <= finished < 60 and not (out / "raw-data").exists()
+
+    resumed = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"edge: 60 rows ({60 - finished} classified now)" in resumed.stderr
+    assert outputs(out) == reference_outputs(data, tmp_path / "reference")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_sigint_or_sigterm_mid_run_then_resume(tmp_path, signum, code):
+    data = make_data(tmp_path / "data", 20)
+    out = tmp_path / "stopped"
+    command, env = cli_subprocess(*args(data, out, "fake:delay=0.05"), GENFAST_TESTING="1")
+    journal = journal_path(out, "edge", "fake")
+    stopped = signal_when_journalled(command, env, tmp_path, journal, 10, timeout=90, signum=signum)
+    assert stopped.returncode == code, stopped.stderr
+    text = journal.read_bytes()
+    assert text.endswith(b"\n")  # the image being journalled was finished, not cut short
+    finished = text.count(b"\n") - 1
+    assert 10 <= finished < 60 and not (out / "raw-data").exists()
+    again = shlex.join(["genfast", *command[3:]])
+    assert stopped.stderr.splitlines() == [
+        f"genfast evaluate: interrupted by {signal.Signals(signum).name}: edge {finished} of 60 images journalled "
+        f"({finished} by this run); to continue, run the same command again: {again}"]
 
     resumed = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert resumed.returncode == 0, resumed.stderr

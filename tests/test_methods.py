@@ -86,7 +86,7 @@ def test_weights_density_and_score_weights():
     v = cj.score_weights(T)
     np.testing.assert_allclose(v / v[0], np.exp(-7 * t), rtol=1e-12)  # v = w / p with p uniform
     assert np.sum(cj.density(T) * v) == pytest.approx(1.0)
-    gf = GenFast(weighting="exp", weight_rate=3.0)
+    gf = GenFast(weighting="exp", weight_rate=3.0, proposal="weight")
     np.testing.assert_allclose(gf.density(T), np.exp(-3 * t) / np.exp(-3 * t).sum())
     np.testing.assert_allclose(gf.score_weights(T), 1.0)  # sampling in proportion to w: equal weights
     assert Li2023().density(T) is None and np.all(Li2023().score_weights(T) == 1.0)
@@ -100,7 +100,10 @@ def test_published_parameters():
     assert (cj.round_size, cj.min_samples, cj.max_samples, cj.p_value) == (1, 20, 2000, 2e-3)
     li = Li2023()
     assert (li.error_space, li.loss, li.antithetic) == ("epsilon", "l2", False)
-    assert GenFast().sampling == "lattice" and GenFast().proposal == "weight"
+    gf = GenFast()
+    assert (gf.error_space, gf.weighting, gf.weight_rate, gf.proposal, gf.sampling) == ("x0", "exp", 7.0, "uniform",
+                                                                                       "lattice")
+    assert (gf.round_size, gf.min_samples, gf.max_samples, gf.p_value, gf.stopping) == (4, 8, 48, 0.05, "t-test")
 
 
 @pytest.mark.parametrize("make, match", [

@@ -88,8 +88,11 @@ def test_class_embedding_adapter(embedding_path):
     pixels = adapter.prepare_images([rgb, Image.fromarray(rgb).convert("L")])
     torch.testing.assert_close(pixels[0], pixels[1])
     torch.testing.assert_close(adapter.encode_images(pixels), pixels)
-    with pytest.raises(ValueError, match=r"unknown class names \['three'\]; this model knows \['zero', 'one', 'two'\]"):
+    with pytest.raises(ValueError, match=r"'three' is not among the 3 known class names \('zero', 'one', 'two'\)"):
         adapter.encode_classes(["one", "three"], "")
+    with pytest.raises(ValueError) as info:  # ten thousand unknown names: a short message
+        adapter.encode_classes([f"class {i}" for i in range(10_000)], "")
+    assert len(str(info.value)) < 400 and "10,000 in all" in str(info.value)
 
 
 def test_bundled_digits_model():
@@ -172,7 +175,7 @@ def test_pipeline_folders_are_routed_by_class_name(tmp_path):
     folder = tmp_path / "sd3"
     folder.mkdir()
     (folder / "model_index.json").write_text(json.dumps({"_class_name": "KandinskyPipeline"}))
-    with pytest.raises(ValueError, match="'KandinskyPipeline' is not supported; genfast loads DiTPipeline, StableDiffusionPipeline"):
+    with pytest.raises(ValueError, match="'KandinskyPipeline' is not supported; genfast loads AmusedPipeline, DiTPipeline, FluxPipeline, IFPipeline, StableDiffusion3Pipeline, StableDiffusionPipeline, StableDiffusionXLPipeline"):
         load_model(folder)
     (folder / "model_index.json").write_text("{not json")
     with pytest.raises(ValueError, match="cannot read the pipeline index"):

@@ -52,3 +52,10 @@ def test_schedule_rejects_bad_tables():
         Schedule.variance_preserving(torch.tensor([1.0, 0.5]), "epsilon")
     with pytest.raises(ValueError, match="prediction_type"):
         Schedule.variance_preserving(torch.tensor([0.9, 0.5]), "x0")
+
+
+def test_a_scheduler_without_betas_is_refused():
+    from genfast.models.schedule import vp_schedule_from_config
+
+    with pytest.raises(ValueError, match="EDMEulerScheduler has no DDPM beta schedule"):
+        vp_schedule_from_config({"_class_name": "EDMEulerScheduler", "sigma_min": 0.002}, "model/scheduler")

@@ -37,6 +37,8 @@ struct Engine::Image {
   // best class (the reference) changes.
   int64_t reference = -1;
   std::vector<RunningMoments> diff;
+  // The image's own adapted proposal (adapt_proposal), normalised density and CDF; empty before it adapts.
+  std::vector<double> density, cdf;
 
   int64_t round_rows() const { return (round_end - round_begin) * static_cast<int64_t>(round_classes.size()); }
 };
@@ -51,9 +53,13 @@ Engine::Engine(EngineConfig config) : config_(std::move(config)) {
     double total = 0.0;
     for (int64_t t = 0; t < T; ++t) total += config_.density[t];
     double acc = 0.0;
+    base_.resize(T);
+    weight_.resize(T);
     for (int64_t t = 0; t < T; ++t) {
       acc += config_.density[t];
       cdf_[t] = acc / total;
+      base_[t] = config_.density[t] / total;
+      weight_[t] = config_.score_weight[t] * base_[t];
     }
     // From the last positive density on the CDF is exactly 1, so no u < 1 lands on a zero-density tail.
     int64_t last = T - 1;
@@ -110,8 +116,9 @@ int64_t Engine::sample_timestep(const Image& img, int64_t j, int64_t begin, int6
     const double within = philox_uniform(philox_draw(seed, img.key, static_cast<uint32_t>(m), kWordTimestep).v[0]);
     u = (static_cast<double>(stratum) + within) / static_cast<double>(R);
   }
-  const auto it = std::upper_bound(cdf_.begin(), cdf_.end(), u);
-  const int64_t t = static_cast<int64_t>(it - cdf_.begin());
+  const std::vector<double>& cdf = img.cdf.empty() ? cdf_ : img.cdf;
+  const auto it = std::upper_bound(cdf.begin(), cdf.end(), u);
+  const int64_t t = static_cast<int64_t>(it - cdf.begin());
   return std::min(t, config_.num_train_timesteps - 1);
 }
 
@@ -121,8 +128,9 @@ void Engine::start_round(Image& img, int64_t begin, int64_t end) {
   img.timesteps.resize(end);
   img.weights.resize(end);
   for (int64_t j = begin; j < end; ++j) {
-    img.timesteps[j] = sample_timestep(img, j, begin, end);
-    img.weights[j] = config_.score_weight[img.timesteps[j]];
+    const int64_t t = sample_timestep(img, j, begin, end);
+    img.timesteps[j] = t;
+    img.weights[j] = img.density.empty() ? config_.score_weight[t] : weight_[t] / img.density[t];
   }
   for (int64_t k : img.alive) img.errors[k].resize(end, std::numeric_limits<float>::quiet_NaN());
   img.round_classes = img.alive;
@@ -230,11 +238,63 @@ void Engine::eliminate(Image& img) const {
       for (int64_t j = m.n; j < n; ++j) {
         m.add(img.weights[j] * (static_cast<double>(ek[j]) - static_cast<double>(eb[j])));
       }
-      if (paired_t_rejects(m, config_.p_value)) continue;
+      const bool rejects = config_.stopping_test() == StoppingTest::TTest
+                               ? paired_t_rejects(m, config_.p_value)
+                               : mixture_boundary_rejects(m, config_.p_value, config_.boundary_samples);
+      if (rejects) continue;
     }
     kept.push_back(k);
   }
   img.alive.swap(kept);
+}
+
+void Engine::adapt_proposal(Image& img) const {
+  // The two best alive classes by score, and the mean square of their unweighted paired difference per bin.
+  int64_t best = -1, second = -1;
+  for (int64_t k : img.alive) {
+    if (best < 0 || score(img, k) < score(img, best)) {
+      second = best;
+      best = k;
+    } else if (second < 0 || score(img, k) < score(img, second)) {
+      second = k;
+    }
+  }
+  const int64_t T = config_.num_train_timesteps, B = config_.proposal_bins, n = img.round_end;
+  std::vector<double> square(B, 0.0);
+  std::vector<int64_t> count(B, 0);
+  for (int64_t j = 0; j < n; ++j) {
+    const int64_t b = img.timesteps[j] * B / T;
+    const double d = static_cast<double>(img.errors[second][j]) - static_cast<double>(img.errors[best][j]);
+    square[b] += d * d;
+    count[b] += 1;
+  }
+  // A bin with fewer than two samples gets the largest rms seen, so that it keeps being explored.
+  std::vector<double> rms(B, 0.0);
+  double largest = 0.0;
+  for (int64_t b = 0; b < B; ++b) {
+    if (count[b] >= 2) largest = std::max(largest, rms[b] = std::sqrt(square[b] / static_cast<double>(count[b])));
+  }
+  if (!(largest > 0.0)) return;  // no information yet: keep the current proposal
+  std::vector<double> q(T);
+  double total = 0.0;
+  for (int64_t t = 0; t < T; ++t) {
+    const int64_t b = t * B / T;
+    q[t] = weight_[t] * (count[b] >= 2 ? rms[b] : largest);
+    total += q[t];
+  }
+  if (!(total > 0.0)) return;
+  img.density.resize(T);
+  img.cdf.resize(T);
+  double acc = 0.0;
+  for (int64_t t = 0; t < T; ++t) {
+    img.density[t] = config_.proposal_floor * base_[t] + (1.0 - config_.proposal_floor) * q[t] / total;
+    acc += img.density[t];
+    img.cdf[t] = acc;
+  }
+  for (int64_t t = 0; t < T; ++t) img.cdf[t] /= acc;
+  int64_t last = T - 1;
+  while (img.density[last] == 0.0) --last;
+  std::fill(img.cdf.begin() + last, img.cdf.end(), 1.0);
 }
 
 bool Engine::end_round(Image& img) {
@@ -261,6 +321,7 @@ bool Engine::end_round(Image& img) {
   }
   if (n >= config_.min_samples && img.alive.size() > 1) eliminate(img);
   if (img.alive.size() == 1 || n >= config_.max_samples) return true;
+  if (config_.adapt_proposal && n >= config_.min_samples) adapt_proposal(img);
   img.round += 1;
   start_round(img, n, std::min(n + config_.round_size, config_.max_samples));
   return false;

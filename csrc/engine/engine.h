@@ -70,6 +70,7 @@ class Engine {
   // Applies the rule after a fully reported round; returns true when the image is decided.
   bool end_round(Image& img);
   void eliminate(Image& img) const;
+  void adapt_proposal(Image& img) const;
   double score(const Image& img, int64_t k) const;
   int64_t sample_timestep(const Image& img, int64_t j, int64_t begin, int64_t end) const;
   void finish(Image& img);
@@ -78,6 +79,8 @@ class Engine {
   TimestepSource source_;
   PruningRule rule_;
   std::vector<double> cdf_;  // normalised cumulative density, sampled sources only
+  std::vector<double> base_;    // the normalised density p(t), sampled sources only
+  std::vector<double> weight_;  // w(t) = v(t) p(t), the objective's normalised weight, sampled sources only
   std::vector<std::unique_ptr<Image>> images_;  // by id; released once decided
   std::vector<int64_t> in_flight_;              // ids in the order added
   std::vector<ImageResult> finished_;

@@ -72,6 +72,11 @@ void register_engine(py::module_& m) {
       .def_readwrite("min_samples", &EngineConfig::min_samples)
       .def_readwrite("max_samples", &EngineConfig::max_samples)
       .def_readwrite("p_value", &EngineConfig::p_value)
+      .def_readwrite("stopping", &EngineConfig::stopping)
+      .def_readwrite("adapt_proposal", &EngineConfig::adapt_proposal)
+      .def_readwrite("proposal_bins", &EngineConfig::proposal_bins)
+      .def_readwrite("proposal_floor", &EngineConfig::proposal_floor)
+      .def_readwrite("boundary_samples", &EngineConfig::boundary_samples)
       .def("validate", &EngineConfig::validate, "Raise ValueError naming the first invalid field");
 
   py::class_<Engine>(m, "Engine", "Scoring engine: per-image state, pruning, continuous batch planning")
@@ -124,6 +129,9 @@ void register_engine(py::module_& m) {
       },
       py::arg("differences"), py::arg("alpha"),
       "paired_t_pvalue(differences) < alpha, as the engine decides it (with a normal-tail shortcut)");
+  m.def("mixture_boundary", &mixture_boundary, py::arg("n"), py::arg("sd"), py::arg("alpha"),
+        py::arg("boundary_samples"),
+        "The confidence-sequence radius on the mean of n differences with standard deviation sd, level alpha");
 }
 
 }  // namespace genfast

@@ -25,6 +25,12 @@ PruningRule EngineConfig::pruning() const {
   throw InputError(field("rule") + " must be 'stages' or 'elimination'; got '" + rule + "'");
 }
 
+StoppingTest EngineConfig::stopping_test() const {
+  if (stopping == "t-test") return StoppingTest::TTest;
+  if (stopping == "confidence-sequence") return StoppingTest::ConfidenceSequence;
+  throw InputError(field("stopping") + " must be 't-test' or 'confidence-sequence'; got '" + stopping + "'");
+}
+
 int64_t EngineConfig::sample_budget() const {
   return pruning() == PruningRule::Stages ? stage_ends.back() : max_samples;
 }
@@ -52,6 +58,7 @@ void EngineConfig::validate() const {
             field("stage_ends") + " must be even with antithetic pairs, got " + std::to_string(stage_ends[s]));
       prev = stage_ends[s];
     }
+    check(!adapt_proposal, field("adapt_proposal") + " needs the elimination rule");
   } else {
     check(round_size >= 1, field("round_size") + " must be at least 1, got " + std::to_string(round_size));
     check(min_samples >= 2, field("min_samples") + " must be at least 2 (a t-test needs two samples), got " +
@@ -59,6 +66,15 @@ void EngineConfig::validate() const {
     check(max_samples >= min_samples, field("max_samples") + " (" + std::to_string(max_samples) +
                                           ") must be at least min_samples (" + std::to_string(min_samples) + ")");
     check(p_value > 0.0 && p_value < 1.0, field("p_value") + " must be in (0, 1), got " + std::to_string(p_value));
+    stopping_test();
+    check(!adapt_proposal || src != TimestepSource::Sequence,
+          field("adapt_proposal") + " needs sampled timesteps (iid, lattice or stratified), not a sequence");
+    check(proposal_bins >= 1 && proposal_bins <= T,
+          field("proposal_bins") + " must be in [1, num_train_timesteps], got " + std::to_string(proposal_bins));
+    check(proposal_floor > 0.0 && proposal_floor <= 1.0,
+          field("proposal_floor") + " must be in (0, 1], got " + std::to_string(proposal_floor));
+    check(boundary_samples >= 1,
+          field("boundary_samples") + " must be at least 1, got " + std::to_string(boundary_samples));
     check(!antithetic || (round_size % 2 == 0 && max_samples % 2 == 0),
           field("round_size") + " and max_samples must be even with antithetic pairs, got " +
               std::to_string(round_size) + " and " + std::to_string(max_samples));

@@ -100,4 +100,23 @@ bool paired_t_rejects(const RunningMoments& d, double alpha) {
   return paired_t_pvalue(d) < alpha;
 }
 
+double mixture_boundary(int64_t n, double sd, double alpha, int64_t boundary_samples) {
+  check(n >= 1 && boundary_samples >= 1 && alpha > 0.0 && alpha < 1.0,
+        "mixture_boundary: needs n >= 1, boundary_samples >= 1 and alpha in (0, 1)");
+  // Mixing exp(l S_n - l^2 n sd^2 / 2) over l ~ N(0, rho^2 / sd^2) gives a martingale that reaches 1/alpha
+  // exactly when |S_n| >= sd sqrt((1 + n rho^2) (2 log(1/alpha) + log(1 + n rho^2)) / rho^2); rho^2 as in
+  // Howard et al. (2021) makes the boundary tightest at n = boundary_samples.
+  const double log_term = -2.0 * std::log(alpha);
+  const double rho2 = (log_term + std::log(log_term + 1.0)) / static_cast<double>(boundary_samples);
+  const double v = 1.0 + static_cast<double>(n) * rho2;
+  return sd * std::sqrt(v * (log_term + std::log(v)) / rho2) / static_cast<double>(n);
+}
+
+bool mixture_boundary_rejects(const RunningMoments& d, double alpha, int64_t boundary_samples) {
+  check(d.n >= 2, "mixture_boundary_rejects: needs at least 2 differences, got " + std::to_string(d.n));
+  const double sd = std::sqrt(d.m2 / static_cast<double>(d.n - 1));
+  if (sd == 0.0) return d.mean > 0.0;
+  return d.mean > mixture_boundary(d.n, sd, alpha, boundary_samples);
+}
+
 }  // namespace genfast

@@ -35,4 +35,12 @@ double paired_t_pvalue(const double* d, std::size_t n);
 // are heavier than the normal's for every df (t is a scale mixture of normals), so the answer is the same.
 bool paired_t_rejects(const RunningMoments& d, double alpha);
 
+// The anytime-valid alternative to the t-test: true when the mean of d lies above the normal-mixture
+// confidence-sequence boundary (Robbins' mixture martingale, Ville's inequality), tightest near
+// `boundary_samples` differences. For i.i.d. Gaussian differences with mean <= 0 and the variance known, the
+// probability that this ever returns true, over any number of looks, is at most alpha; with the running
+// variance in place of the true one the guarantee holds asymptotically (time-uniform CLT).
+bool mixture_boundary_rejects(const RunningMoments& d, double alpha, int64_t boundary_samples);
+double mixture_boundary(int64_t n, double sd, double alpha, int64_t boundary_samples);
+
 }  // namespace genfast

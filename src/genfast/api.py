@@ -10,17 +10,25 @@ import numpy as np
 import torch
 
 from genfast.engine.loop import ModelOutputError, score_images
-from genfast.evaluate.datasets import DEFAULT_PROMPT
 from genfast.engine.methods import get_method
 from genfast.models import load_model
+from genfast.models.base import Scorer, format_prompt
+from genfast.vocabulary import DEFAULT_PROMPT
 
-DEFAULT_TEMPERATURE = 0.01
+DEFAULT_TEMPERATURE = 0.03
+"""Sharpness of `Prediction.probabilities`: fitted (0.0278, rounded) by likelihood on the bundled digits' tuning
+split under the default method, clean and distorted (benchmarks/efficiency.py --section calibration); nothing is
+fitted on the split that benchmarks/RESULTS.md reports calibration on."""
 
 
 @dataclass(frozen=True)
 class Details:
     """Every sample of one image: enough to re-check the run with `genfast.noise(seed, key, sample_indices, ...)`
-    and the plain pipeline: `z_t = alphas * z0 + sigmas * noise`, denoiser called with `model_timesteps`."""
+    and the plain pipeline: `z_t = alphas * z0 + sigmas * noise`, denoiser called with `model_timesteps`.
+
+    For a token model (a `Scorer`), `timesteps` are its levels (`timestep_rule` says what one is), alphas, sigmas
+    and model timesteps are NaN (no noise), `codes` are the image's VQ codes, and a masked-token scorer adds each
+    sample's `masks` and `mask_ratios`: `genfast.token_masks(seed, key, sample_indices, n_tokens, mask_ratios)`."""
 
     seed: int
     key: int
@@ -35,6 +43,9 @@ class Details:
     timestep_rule: str  # how `model_timesteps` follows from the index or sigma, for this model family
     latent_shape: tuple[int, ...]
     image_size: int
+    codes: np.ndarray | None = None  # int64 [n_tokens], a scorer's VQ codes of the image (raster order)
+    masks: np.ndarray | None = None  # bool [n, n_tokens], a masked scorer's masks (True = masked), for all classes
+    mask_ratios: np.ndarray | None = None  # float64 [n], the masking ratio of each sample
 
 
 @dataclass(frozen=True)
@@ -120,8 +131,11 @@ class Classifier:
             raise ValueError(f"seed must be an integer in [0, 2**64), got {seed!r}")
         if not temperature > 0:
             raise ValueError(f"temperature must be positive, got {temperature!r}")
-        if batch_size is not None and (not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
+                                       or not 1 <= batch_size < 2**63):
+            raise ValueError(f"batch_size (rows per denoiser call) must be an integer in [1, 2**63), got "
+                             f"{batch_size!r}")
+        format_prompt(prompt, self.classes[0])  # one placeholder, even for models that read no prompt
         self.method = get_method(method)
         self.seed = int(seed)
         self.temperature = float(temperature)
@@ -141,6 +155,10 @@ class Classifier:
         batch = [images] if single else list(images)
         if not batch:
             return []
+        for i, image in enumerate(batch):
+            if isinstance(image, torch.Tensor) and image.is_meta:
+                raise ValueError(f"images[{i}] is a tensor on the meta device, which holds no values: pass a tensor "
+                                 f"on the CPU or a GPU")
         pixels = self.adapter.prepare_images(batch)
         if keys is None:
             key_list = [image_key(p) for p in pixels]
@@ -155,7 +173,7 @@ class Classifier:
         bar = _progress_bar(len(batch), progress)
 
         def finished(i: int, result, seconds: float) -> None:
-            results[i] = self._prediction(result, seconds, return_details)
+            results[i] = self._prediction(result, seconds, return_details, z0[i])
             bar.update(1)
             if on_result is not None:
                 on_result(i, results[i])
@@ -171,19 +189,27 @@ class Classifier:
             bar.close()
         return results[0] if single else results
 
-    def _prediction(self, result, seconds: float, details: bool) -> Prediction:
+    def _prediction(self, result, seconds: float, details: bool, encoded: torch.Tensor) -> Prediction:
         scores = np.asarray(result.scores, dtype=np.float64)
         index = int(result.prediction)
         extra = None
         if details:
             timesteps = np.asarray(result.timesteps)
-            schedule = self.adapter.schedule
-            alphas, sigmas, model_t = (v.numpy() for v in schedule.at(torch.from_numpy(timesteps.astype(np.int64))))
+            if isinstance(self.adapter, Scorer):
+                alphas, sigmas, model_t = (np.full(len(timesteps), np.nan) for _ in range(3))
+                rule = self.adapter.level_rule
+                scored = {"codes": encoded.cpu().numpy(), **self.adapter.sample_details(
+                    self.seed, int(result.key), np.asarray(result.sample_indices), timesteps)}
+            else:
+                schedule = self.adapter.schedule
+                alphas, sigmas, model_t = (v.numpy() for v in schedule.at(torch.from_numpy(timesteps.astype(np.int64))))
+                rule, scored = schedule.rule, {}
             extra = Details(seed=self.seed, key=int(result.key), antithetic=bool(self.method.antithetic),
                             sample_indices=np.asarray(result.sample_indices), timesteps=timesteps,
                             weights=np.asarray(result.weights), errors=np.asarray(result.errors),
-                            alphas=alphas, sigmas=sigmas, model_timesteps=model_t, timestep_rule=schedule.rule,
-                            latent_shape=tuple(self.adapter.latent_shape), image_size=int(self.adapter.image_size))
+                            alphas=alphas, sigmas=sigmas, model_timesteps=model_t, timestep_rule=rule,
+                            latent_shape=tuple(self.adapter.latent_shape), image_size=int(self.adapter.image_size),
+                            **scored)
         return Prediction(label=self.classes[index], index=index, classes=self.classes, scores=scores,
                           n_samples=np.asarray(result.n_samples, dtype=np.int64),
                           probabilities=probabilities(paired_gaps(np.asarray(result.errors), np.asarray(result.weights),

@@ -6,6 +6,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+from genfast.cli import naming
+
 from .dataset import dataset_folder, find_sources, write_dataset
 from .registry import DISTORTIONS
 
@@ -83,10 +85,11 @@ def run(args: argparse.Namespace) -> int:
     distortion = DISTORTIONS[args.distortion]
     levels = [distortion.check_level(text) for text in args.levels] if args.levels else list(distortion.levels)
     sources = find_sources(args.input_dir, args.category)
-    written = write_dataset(sources, distortion, levels, args.output_dir, seed=args.seed,
-                            reference_size=args.reference_size,
-                            spectrum_from_input=args.reference_spectrum == "input",
-                            skip_bad=args.skip_bad, overwrite=args.overwrite)
+    with naming(args.output_dir):
+        written = write_dataset(sources, distortion, levels, args.output_dir, seed=args.seed,
+                                reference_size=args.reference_size,
+                                spectrum_from_input=args.reference_spectrum == "input",
+                                skip_bad=args.skip_bad, overwrite=args.overwrite)
     print(f"wrote {len(written)} images ({len(levels)} levels) to {dataset_folder(args.output_dir, distortion)}",
           file=sys.stderr)
     return 0

@@ -1,7 +1,8 @@
 """The scoring loop between the engine and a model: plan a batch, noise, denoise, reduce errors, report.
 
 The engine (C++) decides which (image, sample, class) rows come next; the adapter only denoises; this loop
-is the short piece in between and does no per-row Python work.
+is the short piece in between and does no per-row Python work. A token model (:class:`Scorer`) takes the place
+of noise, denoiser and error reduction: it scores the planned rows itself.
 """
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from typing import Callable
 import numpy as np
 import torch
 
-from genfast.engine import Engine
+from genfast.engine import Engine, Exhaustive
 from genfast.engine.spaces import error_coefficients
+from genfast.models.base import Scorer
 from genfast.ops.error_reduce import error_reduce
 from genfast.ops.noise import noise_noising
 
@@ -34,13 +36,15 @@ def score_images(adapter, method, z0: torch.Tensor, keys: np.ndarray, *, seed: i
     share of the wall time; `on_progress(rows)` is told how many denoiser rows each batch evaluated.
     """
     z0 = z0.contiguous()
+    scorer = isinstance(adapter, Scorer)
+    if scorer and adapter.deterministic:
+        method = Exhaustive(n_samples=1)  # every sample is the same exact score: one per class is the result
     n_classes = len(adapter.class_names)
     engine = Engine(method, n_classes=n_classes, num_train_timesteps=adapter.num_train_timesteps, seed=seed)
     first_id = int(engine.add_images(np.asarray(keys, dtype=np.uint64))[0])  # ids are consecutive
     key_tensor = torch.from_numpy(np.asarray(keys, dtype=np.uint64).view(np.int64)).to(z0.device)
     seed_i64 = int(np.uint64(seed).view(np.int64))
     seconds = np.zeros(len(keys))
-    schedule = adapter.schedule
     device = z0.device
     while not engine.done():
         start = time.perf_counter()
@@ -48,17 +52,24 @@ def score_images(adapter, method, z0: torch.Tensor, keys: np.ndarray, *, seed: i
         slot = torch.from_numpy(plan.image - first_id)
         timesteps = torch.from_numpy(plan.timestep)
         offsets = torch.from_numpy(plan.sample_offsets)
-        alpha, sigma, _ = schedule.at(timesteps)
-        eps, z_t = noise_noising(z0, key_tensor, slot.to(device), torch.from_numpy(plan.sample).to(device),
-                                 alpha.to(device, torch.float32), sigma.to(device, torch.float32),
-                                 seed_i64, method.antithetic)
-        class_index = torch.from_numpy(plan.class_index).to(device)
-        pred = adapter.denoise(z_t.to(adapter.dtype), timesteps.to(device), offsets.to(device), class_index,
-                               slot.to(device))
         rows_per_sample = offsets[1:] - offsets[:-1]
-        coef = error_coefficients(schedule.prediction_type, method.error_space, alpha, sigma)
-        coef = coef.repeat_interleave(rows_per_sample, dim=0).to(device)
-        errors = error_reduce(pred, offsets.to(device), eps, z_t, coef, None, method.loss, method.huber_delta)
+        class_index = torch.from_numpy(plan.class_index).to(device)
+        if scorer:  # a token model scores its rows itself (models/base.py, Scorer)
+            slot_d = slot.to(device)
+            errors = adapter.score(z0.index_select(0, slot_d), timesteps.to(device), offsets.to(device), class_index,
+                                   key_tensor.index_select(0, slot_d), torch.from_numpy(plan.sample).to(device),
+                                   seed_i64)
+        else:
+            schedule = adapter.schedule
+            alpha, sigma, _ = schedule.at(timesteps)
+            eps, z_t = noise_noising(z0, key_tensor, slot.to(device), torch.from_numpy(plan.sample).to(device),
+                                     alpha.to(device, torch.float32), sigma.to(device, torch.float32),
+                                     seed_i64, method.antithetic)
+            pred = adapter.denoise(z_t.to(adapter.dtype), timesteps.to(device), offsets.to(device), class_index,
+                                   slot.to(device))
+            coef = error_coefficients(schedule.prediction_type, method.error_space, alpha, sigma)
+            coef = coef.repeat_interleave(rows_per_sample, dim=0).to(device)
+            errors = error_reduce(pred, offsets.to(device), eps, z_t, coef, None, method.loss, method.huber_delta)
         errors = errors.cpu().numpy()
         bad = ~np.isfinite(errors)
         if bad.any():

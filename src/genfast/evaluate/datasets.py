@@ -17,9 +17,8 @@ from typing import Iterator, Sequence
 
 from PIL import Image
 
-MVH_CLASSES: tuple[str, ...] = ("airplane", "bear", "bicycle", "bird", "boat", "bottle", "car", "cat", "chair",
-                                "clock", "dog", "elephant", "keyboard", "knife", "oven", "truck")
-DEFAULT_PROMPT = "a bad photo of a {}"
+from genfast.models.base import check_class_names
+
 # Folder names the texture-vs-shape repository (Geirhos et al. 2019) uses for the same stimuli.
 ALIASES: dict[str, str] = {"edges": "edge", "filled-silhouettes": "silhouette"}
 IMAGE_SUFFIXES: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
@@ -128,10 +127,15 @@ def dataset_folder(root: str | Path, name: str) -> Path:
 
 
 def _check_readable(path: Path) -> str | None:
-    """None if PIL can open and verify the file (header and chunk structure; no full decode), else why not."""
+    """None if the file passes PIL's checks (chunk checksums) and decodes and converts as the classifier will
+    read it (genfast.models.images.prepare_images), else why not: a truncated JPEG or a PNG with valid
+    checksums but corrupt data fails here, where on_error="skip" covers it, and not in the middle of a run."""
+    from genfast.models.images import prepare_images
+
     try:
         with Image.open(path) as image:
             image.verify()
+        prepare_images([path], 8, 3)
     except Exception as exc:  # PIL raises many exception types for broken files
         return f"{type(exc).__name__}: {exc}"
     return None
@@ -190,8 +194,11 @@ def load_dataset(path: str | Path, name: str | None = None, *, classes: Sequence
         known = set(classes)
         for item in items:
             if item.category not in known:
-                raise ValueError(f"dataset {path}: category {item.category!r} of {item.path} is not one of the "
-                                 f"classes ({', '.join(classes)})")
+                try:
+                    check_class_names(sorted({i.category for i in items}), known=classes)
+                except ValueError as exc:  # the message lists a few names, with the count and the nearest
+                    raise ValueError(f"dataset {path}: category {item.category!r} of {item.path} is not one of "
+                                     f"the classes; of its categories, {exc}") from None
     if limit is not None:
         items = items[:limit]
     kept = []

@@ -1,19 +1,85 @@
-"""Durable files for long runs: an fsync'd append-only JSON-lines journal and atomic whole-file replacement.
+"""Durable files for long runs: an fsync'd append-only JSON-lines journal, atomic whole-file replacement, and
+SIGINT/SIGTERM handling that never interrupts either half-way.
 
-A journal's first line is a header holding the run's settings; every further line is one finished image. Only
+A journal's first line is a header holding the run's settings; every further line is one finished item. The
+header is written with the first item, so a run that fails before finishing anything leaves no journal. Only
 newline-terminated lines count: a last line cut short by a crash is discarded (and cut off the file) on open.
+
+Inside :func:`interrupts_as_exceptions` a SIGINT or SIGTERM raises :class:`Interrupted` in the main thread, but
+one that arrives while a journal line or an atomic file is being written (and fsync'd) is held until the write
+is complete: an interrupted run has journalled every item it reported and no part of any other.
 """
 from __future__ import annotations
 
 import fcntl
 import json
 import os
+import signal
 import threading
+from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator, Sequence
+
+from genfast.cli import naming
 
 JOURNAL_FORMAT = "genfast-evaluate-journal"
-JOURNAL_VERSION = 1
+JOURNAL_VERSION = 2  # 2: entries carry the image's content hash; the settings name dtype, device and model files
+
+
+class Interrupted(KeyboardInterrupt):
+    """A SIGINT (Ctrl-C) or SIGTERM, raised between durable writes; `exit_code` is 128 + the signal number."""
+
+    def __init__(self, signum: int, message: str | None = None) -> None:
+        self.signum = int(signum)
+        super().__init__(message or f"interrupted by {signal.Signals(self.signum).name}")
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+
+_held: list[int] = []  # signals that arrived during a durable write (main thread), raised when it is complete
+_writing = 0  # depth of durable writes in progress on the main thread
+
+
+def _raise_interrupted(signum: int, frame: object) -> None:
+    if _writing:
+        _held.append(signum)
+    else:
+        raise Interrupted(signum)
+
+
+@contextmanager
+def interrupts_as_exceptions() -> Iterator[None]:
+    """Within the block, SIGINT and SIGTERM raise :class:`Interrupted` (held during durable writes); the previous
+    handlers come back afterwards. Does nothing outside the main thread, where Python cannot handle signals."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.signal(s, _raise_interrupted) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+@contextmanager
+def _uninterrupted() -> Iterator[None]:
+    """Hold a SIGINT/SIGTERM (see interrupts_as_exceptions) until the enclosed write is complete."""
+    global _writing
+    if threading.current_thread() is not threading.main_thread():
+        yield  # the handler runs in the main thread: it cannot cut this thread's write short
+        return
+    _writing += 1
+    try:
+        yield
+    finally:
+        _writing -= 1
+        if not _writing and _held:
+            signum = _held[0]
+            _held.clear()
+            raise Interrupted(signum)
 
 
 def fsync_dir(path: Path) -> None:
@@ -30,34 +96,50 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8", newline="") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
+    with _uninterrupted():
+        try:
+            with open(tmp, "w", encoding="utf-8", newline="") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except OSError as exc:
+            with suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            raise type(exc)(exc.errno, exc.strerror, str(path)) from exc
+        fsync_dir(path.parent)
 
 
-def _settings_difference(old: dict[str, Any], new: dict[str, Any]) -> str:
-    keys = sorted(set(old) | set(new))
-    return "; ".join(f"{k}: {old.get(k)!r} then, {new.get(k)!r} now" for k in keys if old.get(k) != new.get(k))
+def _settings_difference(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> str:
+    """Each differing setting as "name: old then, new now"; fields of a nested setting of the same shape (a
+    method with other parameters) as "parent.name"."""
+    parts = []
+    for k in sorted(set(old) | set(new)):
+        a, b = old.get(k), new.get(k)
+        if isinstance(a, dict) and isinstance(b, dict) and a.keys() == b.keys():
+            parts.append(_settings_difference(a, b, f"{prefix}{k}."))
+        elif a != b:
+            parts.append(f"{prefix}{k}: {a!r} then, {b!r} now")
+    return "; ".join(p for p in parts if p)
 
 
 class Journal:
-    """The finished images of one (dataset, model) run, keyed by `entry[key_field]`; appends are durable.
+    """The finished items of one (dataset, model) run, keyed by the tuple of their `key_fields`; appends are
+    durable.
 
     Opening takes an exclusive lock on the file (a second process writing the same journal is refused) and
-    refuses a journal written with different `settings`. Use as a context manager or call close().
+    refuses a journal written with different `settings`. Use as a context manager or call close(); a journal
+    that received nothing is removed on close.
     """
 
-    def __init__(self, path: str | Path, settings: dict[str, Any], key_field: str = "path") -> None:
+    def __init__(self, path: str | Path, settings: dict[str, Any], key_fields: Sequence[str] = ("path",)) -> None:
         self.path = Path(path)
         self.settings = json.loads(json.dumps(settings))  # as it reads back from the header
-        self.key_field = key_field
-        self.entries: dict[str, dict[str, Any]] = {}
+        self.key_fields = tuple(key_fields)
+        self.entries: dict[tuple[Any, ...], dict[str, Any]] = {}
         self._lock = threading.Lock()
+        self._has_header = False
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        created = not self.path.exists()
         self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             try:
@@ -66,11 +148,13 @@ class Journal:
                 raise ValueError(f"{self.path} is being written by another process (another genfast "
                                  f"evaluate with the same --out, dataset and model name?)") from None
             self._load()
-            if created:
-                fsync_dir(self.path.parent)
         except BaseException:
             os.close(self._fd)
             raise
+
+    def key(self, entry: dict[str, Any]) -> tuple[Any, ...]:
+        """The key an entry is recorded under."""
+        return tuple(entry[f] for f in self.key_fields)
 
     def _load(self) -> None:
         size = os.fstat(self._fd).st_size
@@ -81,11 +165,12 @@ class Journal:
             os.fsync(self._fd)
         lines = data[:end].splitlines()
         if not lines:
-            self._write_line({"format": JOURNAL_FORMAT, "version": JOURNAL_VERSION, "settings": self.settings})
-            return
+            return  # the header is written with the first entry
+        self._has_header = True
         header = self._parse(lines[0], 1)
         if header.get("format") != JOURNAL_FORMAT or header.get("version") != JOURNAL_VERSION:
-            raise ValueError(f"{self.path} is not a version-{JOURNAL_VERSION} genfast evaluate journal")
+            raise ValueError(f"{self.path} is not a version-{JOURNAL_VERSION} genfast evaluate journal (delete it "
+                             f"to start over, or use another output folder)")
         if header.get("settings") != self.settings:
             raise ValueError(f"{self.path} was written with different settings "
                              f"({_settings_difference(header.get('settings') or {}, self.settings)}); "
@@ -93,9 +178,10 @@ class Journal:
                              f"{self.path} to start over")
         for number, line in enumerate(lines[1:], start=2):
             entry = self._parse(line, number)
-            if self.key_field not in entry:
-                raise ValueError(f"{self.path}: line {number} has no {self.key_field!r} field")
-            self.entries.setdefault(entry[self.key_field], entry)
+            missing = [f for f in self.key_fields if f not in entry]
+            if missing:
+                raise ValueError(f"{self.path}: line {number} has no {missing[0]!r} field")
+            self.entries.setdefault(self.key(entry), entry)
 
     def _parse(self, line: bytes, number: int) -> dict[str, Any]:
         try:
@@ -107,27 +193,39 @@ class Journal:
             raise ValueError(f"{self.path}: line {number} is not a JSON object")
         return value
 
-    def _write_line(self, value: dict[str, Any]) -> None:
-        data = (json.dumps(value, allow_nan=False) + "\n").encode("utf-8")
-        os.lseek(self._fd, 0, os.SEEK_END)
-        written = 0
-        while written < len(data):
-            written += os.write(self._fd, data[written:])
-        os.fsync(self._fd)
+    def _write_lines(self, values: list[dict[str, Any]]) -> None:
+        data = "".join(json.dumps(value, allow_nan=False) + "\n" for value in values).encode("utf-8")
+        with naming(self.path):  # e.g. a full disk: a partial line is cut off when the journal is opened again
+            os.lseek(self._fd, 0, os.SEEK_END)
+            written = 0
+            while written < len(data):
+                written += os.write(self._fd, data[written:])
+            os.fsync(self._fd)
 
     def append(self, entry: dict[str, Any]) -> None:
-        """Record one finished item durably (written and fsync'd before this returns); thread-safe."""
-        key = entry[self.key_field]
-        with self._lock:
+        """Record one finished item durably (written and fsync'd before this returns, not cut short by a
+        signal); thread-safe."""
+        key = self.key(entry)
+        with self._lock, _uninterrupted():
+            if self._fd < 0:
+                raise ValueError(f"{self.path}: the journal is closed")
             if key in self.entries:
-                raise ValueError(f"{self.path}: {self.key_field} {key!r} is already recorded")
-            self._write_line(entry)
+                raise ValueError(f"{self.path}: {', '.join(self.key_fields)} {key!r} is already recorded")
+            header = {"format": JOURNAL_FORMAT, "version": JOURNAL_VERSION, "settings": self.settings}
+            self._write_lines([entry] if self._has_header else [header, entry])
+            if not self._has_header:
+                fsync_dir(self.path.parent)
+                self._has_header = True
             self.entries[key] = entry
 
     def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)  # also releases the lock
-            self._fd = -1
+        """Release the file (after an append in progress in another thread); remove it if it is still empty."""
+        with self._lock:
+            if self._fd >= 0:
+                if not self._has_header:
+                    self.path.unlink(missing_ok=True)
+                os.close(self._fd)  # also releases the lock
+                self._fd = -1
 
     def __enter__(self) -> "Journal":
         return self

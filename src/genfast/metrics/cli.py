@@ -5,6 +5,7 @@ import argparse
 import json
 from pathlib import Path
 
+from genfast.cli import naming
 from genfast.metrics.benchmark import HUMANS
 from genfast.metrics.datasets import DATASETS
 from genfast.metrics.rawdata import read_raw_data
@@ -44,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
     summary = summarise(read_raw_data(args.raw_data, args.datasets))
     print(format_summary(summary, str(args.raw_data)))
     if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(summary.to_json(), indent=2) + "\n")
+        with naming(args.json):
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(summary.to_json(), indent=2) + "\n")
         print(f"\nwrote {args.json}")
     return 0

@@ -2,8 +2,9 @@
 
 ``load_model("digits")`` is the bundled class-embedding model; a folder with ``genfast_model.json`` is a
 :class:`ClassEmbeddingUNetAdapter`; a diffusers pipeline folder (or hub id) goes to the adapter that
-:data:`PIPELINES` names for its ``model_index.json`` ``_class_name``. Heavy libraries (diffusers, transformers)
-are imported on first use.
+:data:`PIPELINES` names for its ``model_index.json`` ``_class_name``; a transformers folder whose ``config.json``
+says ``model_type: "janus"`` (with its processor files) is a :class:`~genfast.models.janus.JanusAdapter`. Heavy
+libraries (diffusers, transformers) are imported on first use.
 """
 from __future__ import annotations
 
@@ -26,8 +27,13 @@ BUNDLED_MODELS: dict[str, Path] = {"digits": Path(__file__).resolve().parent.par
 """Names of the models that ship with genfast, and their folders."""
 
 PIPELINES: dict[str, str] = {
+    "AmusedPipeline": "genfast.models.amused:AmusedAdapter",
     "DiTPipeline": "genfast.models.dit:DiTAdapter",
+    "FluxPipeline": "genfast.models.flux:FluxAdapter",
+    "IFPipeline": "genfast.models.deepfloyd_if:IFAdapter",
+    "StableDiffusion3Pipeline": "genfast.models.sd3:StableDiffusion3Adapter",
     "StableDiffusionPipeline": "genfast.models.stable_diffusion:StableDiffusionAdapter",
+    "StableDiffusionXLPipeline": "genfast.models.sdxl:StableDiffusionXLAdapter",
 }
 """diffusers pipeline class (``model_index.json`` ``_class_name``) -> ``module:adapter class`` that loads it."""
 
@@ -79,7 +85,10 @@ def load_model(
             return _embedding_adapter(path, device, dtype, options)
         if (path / "model_index.json").is_file():
             return _pipeline_adapter(str(path), _pipeline_class(path / "model_index.json"), device, dtype, options)
-        raise ValueError(f"{path}: not a model folder (neither genfast_model.json nor model_index.json is there)")
+        if (path / "config.json").is_file() and _model_type(path / "config.json") == "janus":
+            return _janus_adapter(path, device, dtype, options)
+        raise ValueError(f"{path}: not a model folder (neither genfast_model.json nor model_index.json is there, "
+                         "nor the config.json of a Janus model)")
     if path.exists():
         raise ValueError(f"{path}: a model must be a folder, not a file")
     if isinstance(model, str) and _looks_like_hub_id(model):
@@ -95,6 +104,27 @@ def _embedding_adapter(
     from genfast.models.class_embedding import ClassEmbeddingUNetAdapter
 
     return ClassEmbeddingUNetAdapter(folder, device=device, dtype=dtype, name=name, **options)
+
+
+def _model_type(config_file: Path) -> object:
+    """``model_type`` of a transformers ``config.json`` (None when it has none), with errors that name the file."""
+    try:
+        config = json.loads(config_file.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{config_file}: cannot read the model config ({exc})") from exc
+    return config.get("model_type") if isinstance(config, dict) else None
+
+
+def _janus_adapter(folder: Path, device: Any, dtype: Any, options: dict[str, Any]) -> Adapter:
+    """The Janus scorer of a folder holding the model and its processor files (tokenizer, processor config)."""
+    missing = [] if (folder / "tokenizer_config.json").is_file() else ["tokenizer_config.json"]
+    if not any((folder / name).is_file() for name in ("processor_config.json", "preprocessor_config.json")):
+        missing.append("processor_config.json")
+    if missing:
+        raise ValueError(f"{folder}: a Janus model folder needs its processor files too; missing {', '.join(missing)}")
+    from genfast.models.janus import JanusAdapter
+
+    return JanusAdapter(folder, device=device, dtype=dtype, **options)
 
 
 def _pipeline_class(index_file: Path) -> str:

@@ -5,6 +5,11 @@ reads those of its class instead of carrying a copy of the prompt embeddings.
 While class rows are active (:meth:`ClassRows.active`) it computes
 ``out[b] = softmax(scale q[b] k[c(b)]^T) v[c(b)]`` with the chosen backend; otherwise it hands the call to the
 processor it replaced, so the untouched diffusers forward stays available as the baseline.
+:class:`ClassAddedKVAttnProcessor` does the same for diffusers' added-KV attention (the ``SimpleCrossAttn`` blocks
+of DeepFloyd IF and UnCLIP): the class's text keys/values (``add_k_proj``/``add_v_proj``) are read by class index
+and put before the row's own image keys/values, as ``AttnAddedKVProcessor2_0`` concatenates them.
+A text attention mask becomes a per-class additive bias on the text keys (:attr:`ClassRows.key_bias`), exactly as
+``UNet2DConditionModel.forward`` turns ``encoder_attention_mask`` into one; only the sdpa backend takes it.
 """
 from __future__ import annotations
 
@@ -69,13 +74,17 @@ def class_attention(
     scale: float,
     backend: str,
     sample_offsets: torch.Tensor | None = None,
+    bias: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """``out[b] = softmax(scale q[s(b)] k[c(b)]^T) v[c(b)]`` as ``[B, Nq, H, D]``.
+    """``out[b] = softmax(scale q[s(b)] k[c(b)]^T + bias[b]) v[c(b)]`` as ``[B, Nq, H, D]``.
 
     q is ``[B, Nq, H, D]`` (one query per class row) or, with ``sample_offsets [S+1]``, ``[S, Nq, H, D]`` shared by
-    the rows of each sample; k, v are ``[C, Lk, H, D]``; ``class_index int64 [B]`` picks c(b).
+    the rows of each sample; k, v are ``[C, Lk, H, D]``; ``class_index int64 [B]`` picks c(b); ``bias`` is an
+    optional additive ``[B, Lk]`` on the keys of every row (sdpa only).
     """
     if backend == "triton":
+        if bias is not None:
+            raise ValueError("the triton attention backend takes no attention bias; use sdpa")
         kernels, reason = triton_kernels()
         if kernels is None:
             raise RuntimeError(f"the triton attention backend is not available: {reason}")
@@ -84,22 +93,36 @@ def class_attention(
         return kernels.shared_query_cross_attention(q, k, v, sample_offsets, class_index, scale, check_indices=False)
     if sample_offsets is not None:
         q = q.index_select(0, rows_of_samples(sample_offsets, class_index.shape[0]))
-    k, v = k.index_select(0, class_index), v.index_select(0, class_index)
+    return row_attention(q, k.index_select(0, class_index), v.index_select(0, class_index), scale, backend, bias)
+
+
+def row_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float, backend: str,
+                  bias: torch.Tensor | None = None) -> torch.Tensor:
+    """``out[b] = softmax(scale q[b] k[b]^T + bias[b]) v[b]`` as ``[B, Nq, H, D]`` (sdpa or xformers; a bias
+    ``[B, Lk]``, sdpa only)."""
     if backend == "xformers":
+        if bias is not None:
+            raise ValueError("the xformers attention backend takes no attention bias here; use sdpa")
         import xformers.ops
 
         return xformers.ops.memory_efficient_attention(q, k, v, scale=scale)
     if backend != "sdpa":
-        raise ValueError(f"unknown attention backend {backend!r}")
-    out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), scale=scale)
+        raise ValueError(f"unknown attention backend {backend!r} for per-row attention")
+    mask = None if bias is None else bias[:, None, None, :].to(q.dtype)
+    out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), attn_mask=mask,
+                                         scale=scale)
     return out.transpose(1, 2)
 
 
-def project_kv(attn: Any, encoder_hidden_states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The keys and values of a diffusers ``Attention`` for conditioning ``[R, L, Dc]``, as ``[R, L, H, D]``."""
+def project_kv(
+    attn: Any, encoder_hidden_states: torch.Tensor, added: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The keys and values of a diffusers ``Attention`` for conditioning ``[R, L, Dc]``, as ``[R, L, H, D]``
+    (``added``: the text projections ``add_k_proj``/``add_v_proj`` of an added-KV layer, not ``to_k``/``to_v``)."""
     if attn.norm_cross:
         encoder_hidden_states = attn.norm_encoder_hidden_states(encoder_hidden_states)
-    key, value = attn.to_k(encoder_hidden_states), attn.to_v(encoder_hidden_states)
+    to_k, to_v = (attn.add_k_proj, attn.add_v_proj) if added else (attn.to_k, attn.to_v)
+    key, value = to_k(encoder_hidden_states), to_v(encoder_hidden_states)
     rows, length, inner = key.shape
     head_dim = inner // attn.heads
     return key.view(rows, length, attn.heads, head_dim), value.view(rows, length, attn.heads, head_dim)
@@ -119,11 +142,34 @@ def unsupported_reason(attn: Any) -> str | None:
     return f"cross-attention uses {', '.join(used)}" if used else None
 
 
+_ADDED_KV_PROCESSORS = ("AttnAddedKVProcessor", "AttnAddedKVProcessor2_0")
+
+
+def added_kv_unsupported_reason(attn: Any) -> str | None:
+    """Why an added-KV attention layer cannot be computed by :class:`ClassAddedKVAttnProcessor`, or None."""
+    if getattr(attn, "added_kv_proj_dim", None) is None:
+        return f"{type(attn).__name__} is neither a Transformer2DModel nor an added-KV attention layer"
+    processor = attn.processor
+    processor = processor.original if isinstance(processor, ClassCrossAttnProcessor) else processor
+    if type(processor).__name__ not in _ADDED_KV_PROCESSORS:
+        return f"added-KV attention with the processor {type(processor).__name__}"
+    features = {
+        "spatial_norm": attn.spatial_norm is not None,
+        "qk_norm": getattr(attn, "norm_q", None) is not None or getattr(attn, "norm_k", None) is not None,
+        "scale_qk=False": not attn.scale_qk,  # AttnAddedKVProcessor2_0 always scales by head_dim ** -0.5
+        "kv_heads": attn.add_k_proj.out_features != attn.to_q.out_features,
+    }
+    used = [name for name, present in features.items() if present]
+    return f"added-KV attention uses {', '.join(used)}" if used else None
+
+
 class ClassRows:
-    """The class index of every batch row during one denoiser call, shared by all cross-attention processors."""
+    """What every class-indexed processor reads during one denoiser call: the class index of every batch row,
+    and the per-class additive bias on the text keys (from the text's attention mask; None without one)."""
 
     def __init__(self) -> None:
         self.class_index: torch.Tensor | None = None
+        self.key_bias: torch.Tensor | None = None  # [C, L]
 
     @contextlib.contextmanager
     def active(self, class_index: torch.Tensor) -> Iterator[None]:
@@ -134,9 +180,15 @@ class ClassRows:
         finally:
             self.class_index = None
 
+    def row_bias(self) -> torch.Tensor | None:
+        """The text-key bias of every active row ``[B, L]``, or None without a mask."""
+        return None if self.key_bias is None else self.key_bias.index_select(0, self.class_index)
+
 
 class ClassCrossAttnProcessor:
     """Cross-attention by class index (cached per-class K/V, or per-row conditioning) with a chosen backend."""
+
+    added = False  # which projections make the text keys/values (see project_kv)
 
     def __init__(self, original: Any, rows: ClassRows, backend: str) -> None:
         self.original = original
@@ -146,7 +198,27 @@ class ClassCrossAttnProcessor:
 
     def cache(self, attn: Any, conditioning: torch.Tensor) -> None:
         """Project and keep the keys/values of every class: conditioning ``[C, L, Dc]``."""
-        self.kv = project_kv(attn, conditioning)
+        self.kv = project_kv(attn, conditioning, self.added)
+
+    def class_keys_values(
+        self, attn: Any, encoder_hidden_states: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(keys, values, index)``: the cached class K/V read at the active class index, or the K/V of the
+        per-row conditioning read at ``arange(B)``."""
+        class_index = self.rows.class_index
+        if class_index is None:
+            raise RuntimeError(f"{type(self).__name__} needs active class rows")
+        if self.kv is not None:
+            return self.kv[0], self.kv[1], class_index
+        if encoder_hidden_states is None:
+            raise RuntimeError("no cached class keys/values and no conditioning passed; call encode_classes first")
+        key, value = project_kv(attn, encoder_hidden_states, self.added)
+        return key, value, torch.arange(key.shape[0], device=key.device)
+
+    def _original(self, attn: Any, hidden_states: torch.Tensor, encoder_hidden_states: torch.Tensor | None,
+                  attention_mask: torch.Tensor | None, temb: torch.Tensor | None) -> torch.Tensor:
+        extra = {} if temb is None else {"temb": temb}
+        return self.original(attn, hidden_states, encoder_hidden_states, attention_mask, **extra)
 
     def __call__(
         self,
@@ -157,8 +229,7 @@ class ClassCrossAttnProcessor:
         temb: torch.Tensor | None = None,
     ) -> torch.Tensor:
         if self.rows.class_index is None:
-            extra = {} if temb is None else {"temb": temb}
-            return self.original(attn, hidden_states, encoder_hidden_states, attention_mask, **extra)
+            return self._original(attn, hidden_states, encoder_hidden_states, attention_mask, temb)
         if attention_mask is not None or hidden_states.ndim != 3:
             raise ValueError("class-indexed cross-attention takes [B, N, C] hidden states and no attention mask")
         return self.attend(attn, attn.to_q(hidden_states), encoder_hidden_states)
@@ -171,20 +242,50 @@ class ClassCrossAttnProcessor:
         sample_offsets: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Output ``[B, N, out]`` from projected queries ``[B or S, N, inner]`` (S: shared per sample row)."""
-        class_index = self.rows.class_index
-        if class_index is None:
-            raise RuntimeError("ClassCrossAttnProcessor.attend needs active class rows")
-        if self.kv is not None:
-            key, value = self.kv
-        elif encoder_hidden_states is not None:
-            key, value = project_kv(attn, encoder_hidden_states)
-            class_index = torch.arange(key.shape[0], device=key.device)
-        else:
-            raise RuntimeError("no cached class keys/values and no conditioning passed; call encode_classes first")
+        key, value, class_index = self.class_keys_values(attn, encoder_hidden_states)
         rows, tokens, _ = query.shape
         heads, head_dim = key.shape[2], key.shape[3]
         q = query.view(rows, tokens, heads, head_dim)
-        out = class_attention(q, key, value, class_index, attn.scale, self.backend, sample_offsets)
+        out = class_attention(q, key, value, class_index, attn.scale, self.backend, sample_offsets,
+                              self.rows.row_bias())
         out = out.reshape(class_index.shape[0], tokens, heads * head_dim).to(query.dtype)
         out = attn.to_out[1](attn.to_out[0](out))
         return out / attn.rescale_output_factor if attn.rescale_output_factor != 1.0 else out
+
+
+class ClassAddedKVAttnProcessor(ClassCrossAttnProcessor):
+    """``AttnAddedKVProcessor2_0`` by class index: the class's text K/V (cached, or from per-row conditioning)
+    followed by the row's own image K/V (unless ``only_cross_attention``), one softmax over both, plus the residual.
+    Runs on sdpa or xformers (the triton kernels attend to class keys only)."""
+
+    added = True
+
+    def __call__(
+        self,
+        attn: Any,
+        hidden_states: torch.Tensor,
+        encoder_hidden_states: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        temb: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        if self.rows.class_index is None:
+            return self._original(attn, hidden_states, encoder_hidden_states, attention_mask, temb)
+        if attention_mask is not None or hidden_states.ndim != 4:
+            raise ValueError("class-indexed added-KV attention takes [B, C, H, W] hidden states and no attention mask")
+        residual = hidden_states
+        batch, channels = hidden_states.shape[:2]
+        hidden = hidden_states.view(batch, channels, -1).transpose(1, 2)
+        if attn.group_norm is not None:
+            hidden = attn.group_norm(hidden.transpose(1, 2)).transpose(1, 2)
+        key, value, class_index = self.class_keys_values(attn, encoder_hidden_states)
+        tokens, heads, head_dim = hidden.shape[1], key.shape[2], key.shape[3]
+        query = attn.to_q(hidden)
+        key, value, bias = key.index_select(0, class_index), value.index_select(0, class_index), self.rows.row_bias()
+        if not attn.only_cross_attention:
+            key = torch.cat([key, attn.to_k(hidden).view(batch, tokens, heads, head_dim)], dim=1)
+            value = torch.cat([value, attn.to_v(hidden).view(batch, tokens, heads, head_dim)], dim=1)
+            if bias is not None:  # the image's own keys are never masked (diffusers pads the mask with zeros)
+                bias = F.pad(bias, (0, tokens))
+        out = row_attention(query.view(batch, tokens, heads, head_dim), key, value, attn.scale, self.backend, bias)
+        out = attn.to_out[1](attn.to_out[0](out.reshape(batch, tokens, heads * head_dim).to(query.dtype)))
+        return out.transpose(-1, -2).reshape(residual.shape) + residual

@@ -3,8 +3,9 @@
 An adapter owns every fact of its model family: its :class:`Schedule` (how a timestep index becomes a noise
 level and the value its denoiser takes as ``timestep``), its per-class conditioning (whatever tensors the
 family needs, read by class index), and its denoiser. The loop only asks: ``adapter.schedule.at(index)`` for
-noising, ``adapter.denoise(...)`` for predictions. Helpers every adapter needs (device and dtype defaults,
-class-name and prompt checks, row checks, image preparation) live here once.
+noising, ``adapter.denoise(...)`` for predictions; a token model is a :class:`Scorer` instead, which returns
+the error of every class row itself (``adapter.score(...)``). Helpers every adapter needs (device and dtype
+defaults, class-name and prompt checks, row checks, image preparation) live here once.
 """
 from __future__ import annotations
 
@@ -90,8 +91,16 @@ class Schedule:
 def resolve_device_dtype(
     device: str | torch.device | None, dtype: torch.dtype | str | None
 ) -> tuple[torch.device, torch.dtype]:
-    """Defaults: CUDA when available, else CPU; float16 on CUDA, float32 on CPU. Strings like "bf16" are accepted."""
-    resolved = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
+    """Defaults: CUDA when available, else CPU; float16 on CUDA, float32 on CPU. Strings like "bf16" are accepted.
+    A device that is not a torch device, or not on this machine, is a ValueError listing the devices here."""
+    try:
+        resolved = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
+    except (RuntimeError, TypeError):
+        resolved = None
+    cuda = [f"cuda:{i}" for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    if resolved is None or (resolved.type == "cuda" and (resolved.index or 0) >= len(cuda)):
+        here = ", ".join(["cpu", *cuda] + (["mps"] if torch.backends.mps.is_available() else []))
+        raise ValueError(f"device {device!r} is not a device on this machine; devices here: {here}")
     if dtype is None:
         return resolved, torch.float16 if resolved.type == "cuda" else torch.float32
     if isinstance(dtype, str):
@@ -105,8 +114,15 @@ def resolve_device_dtype(
     return resolved, dtype
 
 
-def check_class_names(class_names: Sequence[str]) -> list[str]:
-    """The class names as a list; a clear error for an empty list, non-strings or duplicates."""
+def check_class_names(class_names: Sequence[str], known: Sequence[str] | None = None) -> list[str]:
+    """The class names as a list; a clear error for an empty list, non-strings, duplicates or, given `known`,
+    a name not in `known` (with the nearest known names). Messages list at most a few names and the count."""
+    import difflib
+
+    def listed(values: Sequence[str], limit: int = 5) -> str:
+        more = f" and {len(values) - limit:,} more ({len(values):,} in all)" if len(values) > limit else ""
+        return ", ".join(map(repr, values[:limit])) + more
+
     if isinstance(class_names, str):
         raise TypeError("class_names must be a sequence of strings, not a single string")
     names = list(class_names)
@@ -114,22 +130,45 @@ def check_class_names(class_names: Sequence[str]) -> list[str]:
         raise ValueError("class_names is empty")
     bad = [name for name in names if not isinstance(name, str) or not name]
     if bad:
-        raise ValueError(f"class_names must be non-empty strings, got {bad[:5]!r}")
+        raise ValueError(f"class_names must be non-empty strings, got {listed(bad)}")
     duplicates = sorted(name for name, count in Counter(names).items() if count > 1)
     if duplicates:
-        raise ValueError(f"class_names has duplicates: {duplicates}")
+        raise ValueError(f"class_names has duplicates: {listed(duplicates)}")
+    if known is not None:
+        valid = set(known)
+        unknown = [name for name in names if name not in valid]
+        if unknown:
+            near = difflib.get_close_matches(unknown[0], list(known), n=3)
+            hint = f"; nearest to {unknown[0]!r}: {listed(near)}" if near else ""
+            raise ValueError(f"{listed(unknown)} {'is' if len(unknown) == 1 else 'are'} not among the "
+                             f"{len(valid):,} known class names ({listed(list(known), 10)}){hint}")
     return names
 
 
 def format_prompt(template: str, class_name: str) -> str:
-    """The prompt of one class: ``template`` with ``{class}`` or ``{}`` replaced by the class name."""
+    """The prompt of one class: ``template`` with its one ``{class}`` or ``{}`` replaced by the class name."""
     if not isinstance(template, str):
         raise TypeError(f"prompt must be a string, got {type(template).__name__}")
+    placeholders = template.count("{class}") + template.count("{}")
+    if placeholders > 1:
+        raise ValueError(f"prompt {template!r} has {placeholders} placeholders; it needs exactly one '{{}}' (or "
+                         f"'{{class}}') where the class name goes")
     if "{class}" in template:
         return template.replace("{class}", class_name)
     if "{}" in template:
         return template.replace("{}", class_name)
     raise ValueError(f"prompt {template!r} has no '{{class}}' or '{{}}' placeholder for the class name")
+
+
+@torch.no_grad()
+def vae_latents(vae: Any, pixels: torch.Tensor, latent_shape: Sequence[int], device: torch.device,
+                dtype: torch.dtype, batch: int = 32) -> torch.Tensor:
+    """``(posterior mean - shift_factor) * scaling_factor`` of a diffusers VAE, in batches: float32
+    ``[N, *latent_shape]`` on ``device``; the latent every latent-diffusion pipeline denoises."""
+    shift = getattr(vae.config, "shift_factor", None) or 0.0
+    chunks = [((vae.encode(pixels[i : i + batch].to(device, dtype)).latent_dist.mean - shift)
+               * vae.config.scaling_factor).float() for i in range(0, pixels.shape[0], batch)]
+    return torch.cat(chunks) if chunks else torch.empty(0, *latent_shape, device=device)
 
 
 def index_rows(conditioning: dict[str, torch.Tensor], class_index: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -288,3 +327,104 @@ class Adapter(ABC):
                 raise ValueError(f"t values must be timestep indices in [0, {self.num_train_timesteps})")
             raise ValueError(f"class_index values must be in [0, {len(self.class_names)}) (the encoded classes)")
         return z_t.to(device=device, dtype=self.dtype), t_device, sample_offsets, class_index, image_index.to(device)
+
+
+class Scorer(Adapter):
+    """A token model that scores class rows itself, beside the denoiser protocol of :class:`Adapter`.
+
+    Autoregressive (Parti-class) and masked-token (MUSE-class) text-to-image models have no Gaussian noise to
+    predict: the loop hands :meth:`score` each sample row's VQ codes and gets one error per class row back, a
+    negative log-likelihood in nats (lower is better), where a denoiser's prediction would go to ``error_reduce``.
+    The engine, methods, journal, probabilities and metrics work on those errors unchanged; a method's
+    ``error_space``, ``loss`` and ``huber_delta`` do not apply. The engine's timestep index is the scorer's
+    corruption level (``num_levels`` of them; ``level_rule`` says what one is); whatever else is random in a row
+    (a mask pattern) is drawn from the counter-based generator keyed by ``(seed, image key, sample index)``
+    (:func:`genfast.token_masks`), so rows stay paired across classes and reproducible across batch sizes.
+
+    A ``deterministic`` scorer (an exact likelihood, nothing random) gives every sample of an image the same
+    error, so the loop spends one sample per class whatever the method (it runs ``Exhaustive(n_samples=1)``):
+    more samples would only repeat it, and elimination could not tell classes apart by a zero-variance test.
+
+    A scorer has every :class:`Adapter` attribute except ``schedule``; ``latent_shape`` is ``(n_tokens,)``,
+    :meth:`encode_images` returns int64 codes in ``[0, codebook_size)``, raster order.
+    """
+
+    num_levels: int
+    level_rule: str
+    codebook_size: int
+    deterministic: bool = False
+
+    @property
+    def num_train_timesteps(self) -> int:
+        """The number of corruption levels the engine's timestep indices choose from."""
+        return self.num_levels
+
+    @property
+    def prediction_type(self) -> str:
+        """A scorer predicts no noise: its errors are negative log-likelihoods."""
+        return "nll"
+
+    @property
+    def default_batch_size(self) -> int:
+        """Rows per scorer call when the caller does not choose: about 2**15 token positions (the logits over the
+        codebook at every position dominate memory), between 1 and 256 rows."""
+        return int(max(1, min(256, 2**15 // int(np.prod(self.latent_shape)))))
+
+    def denoise(self, z_t: torch.Tensor, t: torch.Tensor, sample_offsets: torch.Tensor, class_index: torch.Tensor,
+                image_index: torch.Tensor | None = None) -> torch.Tensor:
+        """A scorer has no denoiser: the loop calls :meth:`score`."""
+        raise TypeError(f"{type(self).__name__} is a scorer (a token model): it has no denoiser, call score()")
+
+    @abstractmethod
+    def score(self, codes: torch.Tensor, t: torch.Tensor, sample_offsets: torch.Tensor, class_index: torch.Tensor,
+              keys: torch.Tensor, samples: torch.Tensor, seed: int) -> torch.Tensor:
+        """The error of every class row, float32 ``[B]``: ``codes int64 [S, n_tokens]`` (the VQ codes of each
+        sample row's image), levels ``t int64 [S]``, ``sample_offsets int64 [S+1]``, ``class_index int64 [B]``,
+        and where each sample row's randomness comes from: ``keys int64 [S]`` (its image's key, as int64 bits),
+        ``samples int64 [S]`` (its sample index) and the run's ``seed``."""
+
+    def sample_details(self, seed: int, key: int, samples: np.ndarray, levels: np.ndarray) -> dict[str, np.ndarray]:
+        """What :class:`genfast.api.Details` reports about these samples of one image beyond their errors (e.g. the
+        masks); nothing by default."""
+        return {}
+
+    def check_score_rows(self, codes: torch.Tensor, t: torch.Tensor, sample_offsets: torch.Tensor,
+                         class_index: torch.Tensor, keys: torch.Tensor, samples: torch.Tensor
+                         ) -> tuple[torch.Tensor, ...]:
+        """Validate shapes, dtypes and values (one sync on GPU) and move everything to ``device``, in order."""
+        if not self.class_names:
+            raise RuntimeError("no classes encoded: call encode_classes first")
+        named = {"codes": codes, "t": t, "sample_offsets": sample_offsets, "class_index": class_index, "keys": keys,
+                 "samples": samples}
+        for name, value in named.items():
+            if not isinstance(value, torch.Tensor) or value.dtype != torch.int64:
+                got = f"{value.dtype} {tuple(value.shape)}" if isinstance(value, torch.Tensor) else type(value).__name__
+                raise TypeError(f"{name} must be an int64 tensor, got {got}")
+        rows = codes.shape[0]
+        shapes = {"codes": (rows, *self.latent_shape), "t": (rows,), "sample_offsets": (rows + 1,), "keys": (rows,),
+                  "samples": (rows,), "class_index": (class_index.shape[0],)}
+        for name, shape in shapes.items():
+            if tuple(named[name].shape) != shape:
+                raise ValueError(f"{name} must have shape {list(shape)}, got {list(named[name].shape)}")
+        moved = [value.to(self.device) for value in named.values()]
+        codes, t, offsets, classes = moved[:4]
+        bad_offsets = (offsets[0] != 0) | (offsets[-1] != classes.shape[0]) | (offsets.diff() < 0).any()
+        bad = [bad_offsets, ((classes < 0) | (classes >= len(self.class_names))).any(),
+               ((t < 0) | (t >= self.num_levels)).any(), ((codes < 0) | (codes >= self.codebook_size)).any()]
+        flags = torch.stack(bad).tolist()  # one device-to-host sync
+        messages = [f"sample_offsets must rise from 0 to len(class_index)={classes.shape[0]}",
+                    f"class_index values must be in [0, {len(self.class_names)}) (the encoded classes)",
+                    f"t values must be levels in [0, {self.num_levels})",
+                    f"codes must be in [0, {self.codebook_size}) (the VQ codebook)"]
+        for flag, message in zip(flags, messages):
+            if flag:
+                raise ValueError(message)
+        return tuple(moved)
+
+    def describe(self) -> dict[str, Any]:
+        """A JSON-friendly summary: the model, its levels, token grid and codebook, device and dtype."""
+        return {"name": self.name, "class": type(self).__name__, "kind": "scorer", "errors": "nll (nats per token)",
+                "deterministic": self.deterministic, "num_levels": self.num_levels, "level_rule": self.level_rule,
+                "latent_shape": list(self.latent_shape), "codebook_size": self.codebook_size,
+                "image_size": self.image_size, "device": str(self.device),
+                "dtype": str(self.dtype).removeprefix("torch."), "disabled": dict(self.disabled_reasons)}

@@ -127,9 +127,7 @@ class ClassEmbeddingUNetAdapter(UNetAdapter):
 
     def _conditioning(self, class_names: list[str], prompt: str) -> torch.Tensor:
         """The learned embeddings of the named classes, in the given order (the prompt is not used)."""
-        unknown = [name for name in class_names if name not in self.known_class_names]
-        if unknown:
-            raise ValueError(f"unknown class names {unknown}; this model knows {self.known_class_names}")
+        check_class_names(class_names, known=self.known_class_names)
         index = torch.tensor([self.known_class_names.index(name) for name in class_names], device=self.device)
         return self.embeddings.index_select(0, index)
 

@@ -13,10 +13,8 @@ from typing import Any, Sequence
 
 import torch
 
-from genfast.models.base import Adapter, check_class_names, resolve_device_dtype
+from genfast.models.base import Adapter, check_class_names, resolve_device_dtype, vae_latents
 from genfast.models.schedule import vp_schedule_from_config
-
-_IMAGE_BATCH = 32
 
 
 class DiTAdapter(Adapter):
@@ -73,9 +71,7 @@ class DiTAdapter(Adapter):
     def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
         """VAE posterior mean times the VAE scaling factor (DiT decodes ``latents / scaling_factor``)."""
         self.check_pixels(pixels)
-        latents = [self.vae.encode(pixels[i : i + _IMAGE_BATCH].to(self.device, self.dtype)).latent_dist.mean
-                   for i in range(0, pixels.shape[0], _IMAGE_BATCH)]
-        return (torch.cat(latents) * self.vae.config.scaling_factor).float()
+        return vae_latents(self.vae, pixels, self.latent_shape, self.device, self.dtype)
 
     @torch.no_grad()
     def denoise(self, z_t: torch.Tensor, t: torch.Tensor, sample_offsets: torch.Tensor, class_index: torch.Tensor,

@@ -73,6 +73,10 @@ def read_scheduler_config(path: Path) -> dict[str, Any]:
 
 def vp_schedule_from_config(config: Mapping[str, Any], source: str = "scheduler config") -> Schedule:
     """The variance-preserving :class:`Schedule` of a DDPM-style scheduler config (index = model timestep)."""
+    kind = str(config.get("_class_name", ""))
+    if kind.startswith(("EDM", "FlowMatch")):
+        raise ValueError(f"{source}: {kind} has no DDPM beta schedule (an EDM or flow-matching model), which this "
+                         "model family's adapter reads")
     return Schedule.variance_preserving(alphas_cumprod_from_config(config, source),
                                         prediction_type_from_config(config, source))
 

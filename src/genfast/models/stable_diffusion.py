@@ -2,17 +2,16 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
+
 import torch
 
-from genfast.models.base import format_prompt, resolve_device_dtype
-from genfast.models.schedule import read_scheduler_config, vp_schedule_from_config
+from genfast.models.base import format_prompt, resolve_device_dtype, vae_latents
+from genfast.models.schedule import vp_schedule_from_config
 from genfast.models.unet import ClassConditionedUNet
-from genfast.models.unet_adapter import UNetAdapter
+from genfast.models.unet_adapter import UNetAdapter, check_components, loading, pipeline_scheduler_config
 
 _COMPONENTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
 _TEXT_BATCH = 64
-_IMAGE_BATCH = 32
 
 
 class StableDiffusionAdapter(UNetAdapter):
@@ -32,29 +31,20 @@ class StableDiffusionAdapter(UNetAdapter):
         attention: str = "auto",
         resolution: int | None = None,
     ) -> None:
-        from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
+        from diffusers import AutoencoderKL, UNet2DConditionModel
         from transformers import CLIPTextModel, CLIPTokenizer
 
         location = os.fspath(model)
         self.name = location
         self.device, self.dtype = resolve_device_dtype(device, dtype)
-        local = Path(location)
-        if local.is_dir():
-            missing = [c for c in _COMPONENTS if not (local / c).is_dir()]
-            if missing:
-                raise ValueError(f"{location}: not a Stable Diffusion pipeline folder (missing {', '.join(missing)})")
-        try:
-            if local.is_dir():
-                scheduler_config = read_scheduler_config(local / "scheduler" / "scheduler_config.json")
-            else:
-                scheduler_config = dict(DDPMScheduler.load_config(location, subfolder="scheduler"))
+        check_components(location, _COMPONENTS, "Stable Diffusion")
+        with loading(location, "Stable Diffusion"):
+            scheduler_config = pipeline_scheduler_config(location)
             load = {"torch_dtype": self.dtype, "low_cpu_mem_usage": False}
             unet = UNet2DConditionModel.from_pretrained(location, subfolder="unet", **load)
             vae = AutoencoderKL.from_pretrained(location, subfolder="vae", **load)
             text_encoder = CLIPTextModel.from_pretrained(location, subfolder="text_encoder", dtype=self.dtype)
             self.tokenizer = CLIPTokenizer.from_pretrained(location, subfolder="tokenizer")
-        except (OSError, ValueError, KeyError, RuntimeError) as exc:
-            raise ValueError(f"{location}: cannot load the Stable Diffusion pipeline ({exc})") from exc
         self.unet = unet.to(self.device).eval()
         self.vae = vae.to(self.device).eval()
         self.text_encoder = text_encoder.to(self.device).eval()
@@ -66,20 +56,7 @@ class StableDiffusionAdapter(UNetAdapter):
                 f"{unet.config.addition_embed_type!r}), which Stable Diffusion 1.x/2.x does not have; is "
                 "model_index.json's _class_name right?"
             )
-
-        if vae.config.latent_channels != unet.config.in_channels:
-            raise ValueError(
-                f"{location}: the VAE has {vae.config.latent_channels} latent channels but the UNet takes "
-                f"{unet.config.in_channels}"
-            )
-        self.vae_scale_factor = 2 ** (len(vae.config.block_out_channels) - 1)
-        size = resolution if resolution is not None else unet.config.sample_size * self.vae_scale_factor
-        if isinstance(size, bool) or not isinstance(size, int) or size <= 0 or size % self.vae_scale_factor:
-            raise ValueError(f"resolution must be a positive multiple of {self.vae_scale_factor}, got {size!r}")
-        self.image_size = size
-        self.image_channels = 3
-        latent = size // self.vae_scale_factor
-        self.latent_shape = (unet.config.in_channels, latent, latent)
+        self._set_vae_geometry(vae, resolution, location)
         self.class_names = []
         self.runner = ClassConditionedUNet(
             self.unet,
@@ -111,12 +88,5 @@ class StableDiffusionAdapter(UNetAdapter):
     def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
         """VAE posterior mean times the VAE scaling factor: float32 ``[N, *latent_shape]``."""
         self.check_pixels(pixels)
-        config = self.vae.config
-        shift = getattr(config, "shift_factor", None) or 0.0
-        latents = []
-        for start in range(0, pixels.shape[0], _IMAGE_BATCH):
-            batch = pixels[start : start + _IMAGE_BATCH].to(device=self.device, dtype=self.dtype)
-            mean = self.vae.encode(batch).latent_dist.mean
-            latents.append(((mean - shift) * config.scaling_factor).float())
-        return torch.cat(latents) if latents else torch.empty(0, *self.latent_shape, device=self.device)
+        return vae_latents(self.vae, pixels, self.latent_shape, self.device, self.dtype)
 

@@ -6,9 +6,16 @@
 - ``cache_class_kv``: every cross-attention layer's keys/values are projected once per class by
   :meth:`ClassConditionedUNet.set_conditioning` and read by class index.
 
+What the UNet derives from the class before its blocks is computed once per class by ``set_conditioning``, in
+every mode but the plain one: the addition embedding (``addition_embed_type`` "text", as in DeepFloyd IF, or
+"text_time", as in SDXL), added to each row's time embedding, and the text projection (``encoder_hid_proj``, IF's
+"text_proj"), whose output is what cross-attention and the K/V cache read. A text attention mask becomes a
+per-class bias on the text keys. Both Transformer2D blocks (SD, SDXL) and added-KV ``SimpleCrossAttn`` blocks (IF)
+are class-indexed; the conv_in and time embedding, class-free, run once per sample row.
+
 :meth:`ClassConditionedUNet.forward_plain` is the untouched diffusers forward with the conditioning repeated
-per row (the baseline); :meth:`ClassConditionedUNet.forward` applies the options. Layers outside the
-SD 1.x/2.x block family switch the savings off, with the reason logged and kept in ``disabled_reasons``.
+per row (the baseline); :meth:`ClassConditionedUNet.forward` applies the options. Layers outside these block
+families switch the savings off, with the reason logged and kept in ``disabled_reasons``.
 """
 from __future__ import annotations
 
@@ -18,8 +25,10 @@ from typing import Any
 import torch
 
 from genfast.models.attention import (
+    ClassAddedKVAttnProcessor,
     ClassCrossAttnProcessor,
     ClassRows,
+    added_kv_unsupported_reason,
     resolve_attention,
     rows_of_samples,
     unsupported_reason,
@@ -34,7 +43,15 @@ _BLOCKS = {
     "UNetMidBlock2D",
     "CrossAttnUpBlock2D",
     "UpBlock2D",
+    # the added-KV family of DeepFloyd IF
+    "SimpleCrossAttnDownBlock2D",
+    "ResnetDownsampleBlock2D",
+    "UNetMidBlock2DSimpleCrossAttn",
+    "SimpleCrossAttnUpBlock2D",
+    "ResnetUpsampleBlock2D",
 }
+_ADDITION_EMBEDS = (None, "text", "text_time")
+"""``addition_embed_type`` values computed from the class conditioning alone; the others need image embeddings."""
 
 
 def _check_unet_supported(unet: Any, source: str) -> None:
@@ -44,32 +61,46 @@ def _check_unet_supported(unet: Any, source: str) -> None:
             f"{source}: UNet2DConditionModel with class embeddings (class_embed_type="
             f"{unet.config.class_embed_type!r}) is not supported"
         )
+    if unet.config.addition_embed_type not in _ADDITION_EMBEDS:
+        raise ValueError(f"{source}: addition_embed_type={unet.config.addition_embed_type!r} needs image embeddings, "
+                         f"which a classifier does not have (supported: {_ADDITION_EMBEDS})")
+    if unet.encoder_hid_proj is not None and unet.config.encoder_hid_dim_type != "text_proj":
+        raise ValueError(f"{source}: encoder_hid_dim_type={unet.config.encoder_hid_dim_type!r} needs image "
+                         "embeddings, which a classifier does not have (supported: 'text_proj')")
+
+
+def _transformer_blocker(transformer: Any, block: str) -> str | None:
+    """Why the cross-attention of a Transformer2DModel cannot be class-indexed, or None when it can."""
+    from diffusers.models.attention import BasicTransformerBlock
+    from diffusers.models.transformers.transformer_2d import Transformer2DModel
+
+    if type(transformer) is not Transformer2DModel or not transformer.is_input_continuous:
+        return f"{type(transformer).__name__} in {block} is not a continuous Transformer2DModel"
+    for layer in transformer.transformer_blocks:
+        if type(layer) is not BasicTransformerBlock or layer.norm_type != "layer_norm":
+            return f"transformer block {type(layer).__name__} (norm_type {layer.norm_type!r}) is not supported"
+        if layer.only_cross_attention or layer.pos_embed is not None or hasattr(layer, "fuser"):
+            return "transformer blocks with only_cross_attention, positional embeddings or GLIGEN"
+        if layer.attn2 is None:
+            return "a transformer block without cross-attention"
+        reason = unsupported_reason(layer.attn2)
+        if reason is not None:
+            return reason
+    return None
 
 
 def _optimisation_blocker(unet: Any) -> str | None:
     """Why class-indexed cross-attention cannot replace this UNet's cross-attention, or None when it can."""
-    from diffusers.models.attention import BasicTransformerBlock
-    from diffusers.models.transformers.transformer_2d import Transformer2DModel
-
-    if unet.encoder_hid_proj is not None:
-        return f"the UNet projects its text inside the forward (encoder_hid_dim_type={unet.config.encoder_hid_dim_type!r})"
     blocks = [*unet.down_blocks, *([unet.mid_block] if unet.mid_block is not None else []), *unet.up_blocks]
     for block in blocks:
-        if type(block).__name__ not in _BLOCKS:
-            return f"block type {type(block).__name__} is outside the SD 1.x/2.x family"
-        for transformer in getattr(block, "attentions", []):
-            if type(transformer) is not Transformer2DModel or not transformer.is_input_continuous:
-                return f"{type(transformer).__name__} in {type(block).__name__} is not a continuous Transformer2DModel"
-            for layer in transformer.transformer_blocks:
-                if type(layer) is not BasicTransformerBlock or layer.norm_type != "layer_norm":
-                    return f"transformer block {type(layer).__name__} (norm_type {layer.norm_type!r}) is not supported"
-                if layer.only_cross_attention or layer.pos_embed is not None or hasattr(layer, "fuser"):
-                    return "transformer blocks with only_cross_attention, positional embeddings or GLIGEN"
-                if layer.attn2 is None:
-                    return "a transformer block without cross-attention"
-                reason = unsupported_reason(layer.attn2)
-                if reason is not None:
-                    return reason
+        name = type(block).__name__
+        if name not in _BLOCKS:
+            return f"block type {name} is outside the SD / SDXL / DeepFloyd IF block families"
+        for layer in getattr(block, "attentions", []):
+            simple = name.startswith(("SimpleCrossAttn", "UNetMidBlock2DSimpleCrossAttn"))
+            reason = added_kv_unsupported_reason(layer) if simple else _transformer_blocker(layer, name)
+            if reason is not None:
+                return reason
     return None
 
 
@@ -118,10 +149,12 @@ class ClassConditionedUNet:
         self.cache_class_kv = cache_class_kv
         self.rows = ClassRows()
         self.processors: list[ClassCrossAttnProcessor] = []
-        self._attn2: list[Any] = []
+        self._attention_layers: list[Any] = []
         if blocker is None:
             self._install_processors()
-        self.conditioning: torch.Tensor | None = None
+        self.conditioning: torch.Tensor | None = None  # the states as the UNet takes them (plain forward)
+        self.states: torch.Tensor | None = None  # after encoder_hid_proj: what cross-attention reads
+        self.aug: torch.Tensor | None = None  # the addition embedding of every class [C, time_embed_dim]
         self.per_class: dict[str, torch.Tensor] = {}
         self.added: dict[str, torch.Tensor] = {}
 
@@ -132,15 +165,27 @@ class ClassConditionedUNet:
     def _install_processors(self) -> None:
         from diffusers.models.attention import BasicTransformerBlock
 
-        for module in self.unet.modules():
-            if isinstance(module, BasicTransformerBlock):
-                original = module.attn2.processor
-                if isinstance(original, ClassCrossAttnProcessor):  # a UNet run before: wrap its original processor
-                    original = original.original
-                processor = ClassCrossAttnProcessor(original, self.rows, self.backend)
-                module.attn2.set_processor(processor)
-                self.processors.append(processor)
-                self._attn2.append(module.attn2)
+        layers = [(m.attn2, ClassCrossAttnProcessor) for m in self.unet.modules()
+                  if isinstance(m, BasicTransformerBlock)]
+        for block in (*self.unet.down_blocks, self.unet.mid_block, *self.unet.up_blocks):
+            if type(block).__name__ in ("SimpleCrossAttnDownBlock2D", "UNetMidBlock2DSimpleCrossAttn",
+                                        "SimpleCrossAttnUpBlock2D"):
+                layers += [(attn, ClassAddedKVAttnProcessor) for attn in block.attentions]
+        added_kv = any(kind is ClassAddedKVAttnProcessor for _, kind in layers)
+        if added_kv and self.backend == "triton":
+            self._disable("attention", "the added-KV attention layers (class text keys followed by the image's own "
+                          "keys) run on sdpa: the triton kernels attend to class keys only")
+            if all(kind is ClassAddedKVAttnProcessor for _, kind in layers):
+                self.backend = "sdpa"
+        for attn, kind in layers:
+            original = attn.processor
+            if isinstance(original, ClassCrossAttnProcessor):  # a UNet run before: wrap its original processor
+                original = original.original
+            backend = "sdpa" if kind is ClassAddedKVAttnProcessor and self.backend == "triton" else self.backend
+            processor = kind(original, self.rows, backend)
+            attn.set_processor(processor)
+            self.processors.append(processor)
+            self._attention_layers.append(attn)
         if self.backend == "xformers":
             from diffusers.models.attention_processor import XFormersAttnProcessor
 
@@ -164,40 +209,48 @@ class ClassConditionedUNet:
 
     @torch.no_grad()
     def set_conditioning(self, conditioning: torch.Tensor | dict[str, Any]) -> None:
-        """Keep the per-class conditioning and, with ``cache_class_kv``, every layer's K/V.
+        """Keep the per-class conditioning, what the UNet derives from it before its blocks and, with
+        ``cache_class_kv``, every layer's K/V.
 
         ``conditioning`` is the cross-attention states ``[C, L, Dc]``, or a dict with those as
-        ``encoder_hidden_states``, an optional ``encoder_attention_mask [C, L]`` and optional
+        ``encoder_hidden_states``, an optional ``encoder_attention_mask [C, L]`` (1 keep, 0 drop) and optional
         ``added_cond_kwargs`` (name -> per-class ``[C, ...]`` tensors, e.g. SDXL's ``text_embeds`` and ``time_ids``).
+        The addition embedding and the ``encoder_hid_proj`` text projection are computed here once per class; the
+        mask becomes the bias ``(1 - mask) * -10000`` on every class's text keys, as the diffusers forward makes it.
         """
         structure = conditioning if isinstance(conditioning, dict) else {"encoder_hidden_states": conditioning}
         unknown = set(structure) - {"encoder_hidden_states", "encoder_attention_mask", "added_cond_kwargs"}
         if unknown or "encoder_hidden_states" not in structure:
             raise ValueError(f"conditioning needs encoder_hidden_states and may not have {sorted(unknown)}")
-        device, dtype = self.unet.device, self.unet.dtype
+        unet = self.unet
+        device, dtype = unet.device, unet.dtype
         self.conditioning = structure["encoder_hidden_states"].to(device=device, dtype=dtype)
         mask = structure.get("encoder_attention_mask")
         self.per_class = {} if mask is None else {"encoder_attention_mask": mask.to(device)}
         self.added = {name: value.to(device=device, dtype=dtype if value.is_floating_point() else value.dtype)
                       for name, value in (structure.get("added_cond_kwargs") or {}).items()}
-        if mask is not None and not self.uses_plain_forward:  # the class-indexed processors take no mask
-            for option in ("share_prefix", "cache_class_kv"):
-                if getattr(self, option):
-                    self._disable(option, "the text has an attention mask")
-            self.share_prefix = self.cache_class_kv = False
+        # the time embedding's dtype is the UNet's: get_aug_embed only reads it from `emb`
+        self.aug = unet.get_aug_embed(emb=torch.empty(0, device=device, dtype=dtype),
+                                      encoder_hidden_states=self.conditioning, added_cond_kwargs=self.added)
+        self.states = unet.process_encoder_hidden_states(self.conditioning, self.added)
+        self.rows.key_bias = None if mask is None else (1 - mask.to(device, dtype)) * -10000.0
+        if mask is not None and self.backend != "sdpa":
+            self._disable("attention", f"the text has an attention mask, which the {self.backend} backend does not "
+                          "take; using sdpa")
             self.backend = "sdpa"
-        for processor, attn in zip(self.processors, self._attn2):
+        for processor, attn in zip(self.processors, self._attention_layers):
+            if mask is not None:
+                processor.backend = "sdpa"
             if self.cache_class_kv:
-                processor.cache(attn, self.conditioning)
+                processor.cache(attn, self.states)
             else:
                 processor.kv = None
 
-    def _row_inputs(self, class_index: torch.Tensor, with_states: bool) -> dict[str, Any]:
-        """The UNet's keyword inputs for class rows: states (unless K/V are cached), mask and added inputs."""
+    def _row_inputs(self, class_index: torch.Tensor) -> dict[str, Any]:
+        """The diffusers UNet's keyword inputs for class rows: the states, the mask and the added inputs."""
         if self.conditioning is None:
             raise RuntimeError("no class conditioning: call encode_classes first")
-        inputs: dict[str, Any] = {
-            "encoder_hidden_states": self.conditioning.index_select(0, class_index) if with_states else None}
+        inputs: dict[str, Any] = {"encoder_hidden_states": self.conditioning.index_select(0, class_index)}
         inputs.update({name: value.index_select(0, class_index) for name, value in self.per_class.items()})
         if self.added:
             inputs["added_cond_kwargs"] = {n: v.index_select(0, class_index) for n, v in self.added.items()}
@@ -209,8 +262,7 @@ class ClassConditionedUNet:
     ) -> torch.Tensor:
         """The diffusers forward on every class row, the conditioning repeated per row: ``[B, *latent]``."""
         rows = rows_of_samples(sample_offsets, class_index.shape[0])
-        inputs = self._row_inputs(class_index, with_states=True)
-        return self.unet(z_t.index_select(0, rows), t.index_select(0, rows), **inputs).sample
+        return self.unet(z_t.index_select(0, rows), t.index_select(0, rows), **self._row_inputs(class_index)).sample
 
     @torch.no_grad()
     def forward(
@@ -219,14 +271,13 @@ class ClassConditionedUNet:
         """The same prediction as :meth:`forward_plain`, computed with the options in effect."""
         if self.uses_plain_forward:
             return self.forward_plain(z_t, t, sample_offsets, class_index)
-        inputs = self._row_inputs(class_index, with_states=not self.cache_class_kv)
+        if self.states is None:
+            raise RuntimeError("no class conditioning: call encode_classes first")
+        states = None if self.cache_class_kv else self.states.index_select(0, class_index)
         with self.rows.active(class_index):
-            if self.share_prefix:
-                return self._forward_shared(z_t, t, sample_offsets, class_index, inputs["encoder_hidden_states"])
-            rows = rows_of_samples(sample_offsets, class_index.shape[0])
-            return self.unet(z_t.index_select(0, rows), t.index_select(0, rows), **inputs).sample
+            return self._forward_rows(z_t, t, sample_offsets, class_index, states)
 
-    def _forward_shared(
+    def _forward_rows(
         self,
         z_t: torch.Tensor,
         t: torch.Tensor,
@@ -234,7 +285,10 @@ class ClassConditionedUNet:
         class_index: torch.Tensor,
         conditioning: torch.Tensor | None,
     ) -> torch.Tensor:
-        """UNet2DConditionModel.forward (diffusers 0.42) with the class-independent prefix run per sample row."""
+        """UNet2DConditionModel.forward (diffusers 0.42) on class rows: conv_in and the time embedding once per
+        sample row, the per-class addition embedding added per class row, cross-attention by class index, and with
+        ``share_prefix`` the first down block up to its first cross-attention once per sample row.
+        ``conditioning`` is the projected states per class row, or None when the K/V are cached."""
         unet = self.unet
         rows = rows_of_samples(sample_offsets, class_index.shape[0])
         up_factor = 2**unet.num_upsamplers
@@ -242,26 +296,35 @@ class ClassConditionedUNet:
         sample = 2 * z_t - 1.0 if unet.config.center_input_sample else z_t
 
         emb = unet.time_embedding(unet.get_time_embed(sample=sample, timestep=t), None)
-        if unet.time_embed_act is not None:
-            emb = unet.time_embed_act(emb)
         hidden = unet.conv_in(sample)
-        residuals: list[torch.Tensor] = [hidden.index_select(0, rows)]
-
-        first = unet.down_blocks[0]
-        hidden = first.resnets[0](hidden, emb)
-        emb = emb.index_select(0, rows)
-        hidden = self._first_transformer(first.attentions[0], hidden, rows, sample_offsets, conditioning)
-        residuals.append(hidden)
-        for resnet, transformer in zip(first.resnets[1:], first.attentions[1:]):
-            hidden = resnet(hidden, emb)
-            hidden = transformer(hidden, encoder_hidden_states=conditioning, return_dict=False)[0]
+        down_blocks = list(unet.down_blocks)
+        if self.share_prefix:  # no addition embedding then (_prefix_blocker)
+            if unet.time_embed_act is not None:
+                emb = unet.time_embed_act(emb)
+            residuals: list[torch.Tensor] = [hidden.index_select(0, rows)]
+            first = down_blocks.pop(0)
+            hidden = first.resnets[0](hidden, emb)
+            emb = emb.index_select(0, rows)
+            hidden = self._first_transformer(first.attentions[0], hidden, rows, sample_offsets, conditioning)
             residuals.append(hidden)
-        if first.downsamplers is not None:
-            for downsampler in first.downsamplers:
-                hidden = downsampler(hidden)
-            residuals.append(hidden)
+            for resnet, transformer in zip(first.resnets[1:], first.attentions[1:]):
+                hidden = resnet(hidden, emb)
+                hidden = transformer(hidden, encoder_hidden_states=conditioning, return_dict=False)[0]
+                residuals.append(hidden)
+            if first.downsamplers is not None:
+                for downsampler in first.downsamplers:
+                    hidden = downsampler(hidden)
+                residuals.append(hidden)
+        else:
+            emb = emb.index_select(0, rows)
+            if self.aug is not None:
+                emb = emb + self.aug.index_select(0, class_index)
+            if unet.time_embed_act is not None:
+                emb = unet.time_embed_act(emb)
+            hidden = hidden.index_select(0, rows)
+            residuals = [hidden]
 
-        for block in unet.down_blocks[1:]:
+        for block in down_blocks:
             if getattr(block, "has_cross_attention", False):
                 hidden, block_residuals = block(hidden_states=hidden, temb=emb, encoder_hidden_states=conditioning)
             else:

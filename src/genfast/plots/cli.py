@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from genfast.cli import naming
 from genfast.metrics.cli import add_data_arguments
 from genfast.metrics.rawdata import read_raw_data
 from genfast.plots.report import write_report
@@ -21,8 +22,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Read the raw data, write the report, list what was written."""
-    written = write_report(read_raw_data(args.raw_data, args.datasets), args.out, args.models,
-                           source=str(args.raw_data))
+    trials = read_raw_data(args.raw_data, args.datasets)
+    with naming(args.out):
+        written = write_report(trials, args.out, args.models, source=str(args.raw_data))
     for path in written:
         print(path)
     return 0

@@ -1,4 +1,5 @@
-"""A deterministic stand-in for genfast.api.Classifier, for testing the evaluation run without a model.
+"""A deterministic stand-in for genfast.api.Classifier, for testing the evaluation run without a model (a test
+double: it lives in genfast.testing, not in the product).
 
 It follows the Classifier's `classify` interface; its predictions depend only on the image file's bytes, the
 seed and the classes, so two runs give identical outputs. It reports images in reverse input order (as a
