@@ -233,6 +233,8 @@ def digits_section(args, cache: Cache) -> dict:
     names = args.methods
     runs: dict[str, dict[str, dict]] = {name: {} for name in names}
     for condition in REPORT_CONDITIONS:
+        if args.conditions and condition.label not in args.conditions:
+            continue
         data = None
         for name in names:
             run_name = name.removesuffix("-x0-exp7")  # the same grid run, scored with another objective
@@ -245,6 +247,8 @@ def digits_section(args, cache: Cache) -> dict:
         print(f"{condition.label:22s} " + "  ".join(
             f"{name} {np.mean(correctness(runs[name][condition.label], labels, name)):.3f}" for name in names),
             flush=True)
+    if args.conditions:  # a part of the conditions (e.g. one of several processes): no summary
+        return {"images": len(images), "conditions": args.conditions}
     rows = summarise(names, runs, labels)
     if args.plot:
         pareto_plot(rows, args.plot)
@@ -313,6 +317,8 @@ def summarise(names: list[str], runs: dict, labels: np.ndarray) -> list[dict]:
 
 def pareto_plot(rows: list[dict], path: Path) -> None:
     """Accuracy against evaluations per image, clean and pooled distorted, one point per method."""
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
     from genfast.plots.style import new_figure, save_figure
 
     fig = new_figure((9, 3.6))
@@ -323,6 +329,8 @@ def pareto_plot(rows: list[dict], path: Path) -> None:
             ax.annotate(row["method"], (row[f"{group}_evaluations"], 100 * row[f"{group}_accuracy"]), fontsize=7,
                         xytext=(3, 3), textcoords="offset points")
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("denoiser evaluations per image")
         ax.set_ylabel("accuracy (%)")
         ax.set_title(f"digits, {group}" + (" (pooled over conditions)" if group == "distorted" else ""))
@@ -336,6 +344,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images", type=int, default=None, help="images per condition (default: the whole split, 180)")
     parser.add_argument("--methods", type=lambda s: s.split(","), default=list(METHODS),
                         help=f"comma-separated, from {', '.join(METHODS)}")
+    parser.add_argument("--conditions", type=lambda s: s.split(","), default=None,
+                        help="only these report conditions (labels as printed, e.g. 'contrast 0.5'), no summary: to "
+                             "split a run over processes that share nothing but the cache files they write")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: the tiny model is fastest so)")
     parser.add_argument("--cache", type=Path, default=Path("benchmarks/results/efficiency_cache.json"))

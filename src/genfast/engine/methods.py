@@ -385,7 +385,8 @@ class GenFast(Elimination):
     distorted images against 69.8% for Li et al.'s uniform epsilon error and 53.8% for the earlier default
     (epsilon, exp(-3t)), which leaned on the low-noise timesteps that distortions spoil. The estimator settings
     were then chosen on the same tuning split for the fewest evaluations at that accuracy. The per-look t-test
-    has no guarantee over many looks; stopping="confidence-sequence" has one, at about six times the cost.
+    has no guarantee over many looks; stopping="confidence-sequence" has one (on the tuning split it cost 1.35x
+    the t-test's evaluations at p = 0.01 against 1e-3, up to 512 samples).
     """
 
     name: ClassVar[str] = "genfast"
