@@ -276,6 +276,18 @@ class Adapter(ABC):
     def _no_rows(self) -> torch.Tensor:
         return torch.empty(0, *self.latent_shape, device=self.device, dtype=self.dtype)
 
+    def expand_rows(self, z_t: torch.Tensor, t: torch.Tensor, sample_offsets: torch.Tensor, class_index: torch.Tensor,
+                    image_index: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+        """For denoisers with no class-free part: :meth:`check_rows`, then every class row's own ``z_t`` and model
+        timestep, and the class indices; None when there are no rows."""
+        from genfast.models.attention import rows_of_samples
+
+        z, t, offsets, classes, _ = self.check_rows(z_t, t, sample_offsets, class_index, image_index)
+        if not classes.numel():
+            return None
+        rows = rows_of_samples(offsets, classes.shape[0])
+        return z.index_select(0, rows), self.model_timesteps(t).index_select(0, rows), classes
+
     def check_rows(
         self,
         z_t: torch.Tensor,

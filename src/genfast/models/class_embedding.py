@@ -19,7 +19,6 @@ import torch
 
 from genfast.models.base import PREDICTION_TYPES, Schedule, check_class_names, resolve_device_dtype
 from genfast.models.schedule import alphas_cumprod_from_config, flow_sigmas_from_config, read_scheduler_config
-from genfast.models.unet import ClassConditionedUNet
 from genfast.models.unet_adapter import UNetAdapter
 
 FORMAT = "genfast-class-embedding-unet"
@@ -116,14 +115,7 @@ class ClassEmbeddingUNetAdapter(UNetAdapter):
             raise ValueError(f"{embeddings_file}: embeddings must be finite floating-point values")
         self.embeddings = embeddings.to(device=self.device, dtype=self.dtype)
         self.unet = unet.to(self.device).eval()
-        self.class_names = []
-        self.runner = ClassConditionedUNet(
-            self.unet,
-            share_prefix=share_prefix,
-            cache_class_kv=cache_class_kv,
-            attention=attention,
-            source=str(folder),
-        )
+        self._start_runner(str(folder), share_prefix, cache_class_kv, attention)
 
     def _conditioning(self, class_names: list[str], prompt: str) -> torch.Tensor:
         """The learned embeddings of the named classes, in the given order (the prompt is not used)."""

@@ -19,7 +19,6 @@ import torch
 
 from genfast.models.base import format_prompt, resolve_device_dtype
 from genfast.models.schedule import vp_schedule_from_config
-from genfast.models.unet import ClassConditionedUNet
 from genfast.models.unet_adapter import (
     UNetAdapter,
     check_components,
@@ -97,14 +96,7 @@ class IFAdapter(UNetAdapter):
         self.image_size = checked_resolution(default if resolution is None else resolution, 1)
         self.image_channels = 3
         self.latent_shape = (channels, self.image_size, self.image_size)
-        self.class_names = []
-        self.runner = ClassConditionedUNet(
-            self.unet,
-            share_prefix=share_prefix,
-            cache_class_kv=cache_class_kv,
-            attention=attention,
-            source=location,
-        )
+        self._start_runner(location, share_prefix, cache_class_kv, attention)
 
     @torch.no_grad()
     def _conditioning(self, class_names: list[str], prompt: str) -> torch.Tensor:

@@ -77,14 +77,11 @@ class DiTAdapter(Adapter):
     def denoise(self, z_t: torch.Tensor, t: torch.Tensor, sample_offsets: torch.Tensor, class_index: torch.Tensor,
                 image_index: torch.Tensor | None = None) -> torch.Tensor:
         """The noise prediction of every class row (learned-sigma channels dropped): ``[B, *latent]``."""
-        from genfast.models.attention import rows_of_samples
-
-        z, t, offsets, classes, _ = self.check_rows(z_t, t, sample_offsets, class_index, image_index)
-        if not classes.numel():
+        expanded = self.expand_rows(z_t, t, sample_offsets, class_index, image_index)
+        if expanded is None:
             return self._no_rows()
-        rows = rows_of_samples(offsets, classes.shape[0])
-        out = self.transformer(z.index_select(0, rows), timestep=self.model_timesteps(t).index_select(0, rows),
-                               class_labels=self.label_ids.index_select(0, classes)).sample
+        z, timestep, classes = expanded
+        out = self.transformer(z, timestep=timestep, class_labels=self.label_ids.index_select(0, classes)).sample
         return out[:, : self.latent_shape[0]].contiguous()
 
     def describe(self) -> dict[str, Any]:

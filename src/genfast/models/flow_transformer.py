@@ -153,14 +153,11 @@ class FlowTransformerAdapter(Adapter):
     def denoise(self, z_t: torch.Tensor, t: torch.Tensor, sample_offsets: torch.Tensor, class_index: torch.Tensor,
                 image_index: torch.Tensor | None = None) -> torch.Tensor:
         """The velocity prediction of every class row: ``[B, *latent]``."""
-        from genfast.models.attention import rows_of_samples
-
-        z, t, offsets, classes, _ = self.check_rows(z_t, t, sample_offsets, class_index, image_index)
-        if not classes.numel():
+        expanded = self.expand_rows(z_t, t, sample_offsets, class_index, image_index)
+        if expanded is None:
             return self._no_rows()
-        rows = rows_of_samples(offsets, classes.shape[0])
-        return self._predict(z.index_select(0, rows), self.model_timesteps(t).index_select(0, rows),
-                             index_rows(self.conditioning, classes))
+        z, timestep, classes = expanded
+        return self._predict(z, timestep, index_rows(self.conditioning, classes))
 
     def options(self) -> dict[str, Any]:
         """The conditioning options in effect."""

@@ -15,7 +15,6 @@ import torch
 
 from genfast.models.base import format_prompt, resolve_device_dtype, vae_latents
 from genfast.models.schedule import vp_schedule_from_config
-from genfast.models.unet import ClassConditionedUNet
 from genfast.models.unet_adapter import UNetAdapter, check_components, loading, pipeline_scheduler_config
 
 _COMPONENTS = ("unet", "vae", "text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2", "scheduler")
@@ -102,14 +101,7 @@ class StableDiffusionXLAdapter(UNetAdapter):
         if passed != expected:
             raise ValueError(f"{location}: the UNet's added embedding takes {expected} features, but its time ids and "
                              f"text_encoder_2's projection give {passed}")
-        self.class_names = []
-        self.runner = ClassConditionedUNet(
-            self.unet,
-            share_prefix=share_prefix,
-            cache_class_kv=cache_class_kv,
-            attention=attention,
-            source=location,
-        )
+        self._start_runner(location, share_prefix, cache_class_kv, attention)
 
     @torch.no_grad()
     def _conditioning(self, class_names: list[str], prompt: str) -> dict[str, Any]:

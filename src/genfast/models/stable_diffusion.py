@@ -7,7 +7,6 @@ import torch
 
 from genfast.models.base import format_prompt, resolve_device_dtype, vae_latents
 from genfast.models.schedule import vp_schedule_from_config
-from genfast.models.unet import ClassConditionedUNet
 from genfast.models.unet_adapter import UNetAdapter, check_components, loading, pipeline_scheduler_config
 
 _COMPONENTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
@@ -57,14 +56,7 @@ class StableDiffusionAdapter(UNetAdapter):
                 "model_index.json's _class_name right?"
             )
         self._set_vae_geometry(vae, resolution, location)
-        self.class_names = []
-        self.runner = ClassConditionedUNet(
-            self.unet,
-            share_prefix=share_prefix,
-            cache_class_kv=cache_class_kv,
-            attention=attention,
-            source=location,
-        )
+        self._start_runner(location, share_prefix, cache_class_kv, attention)
 
     @torch.no_grad()
     def _conditioning(self, class_names: list[str], prompt: str) -> torch.Tensor:

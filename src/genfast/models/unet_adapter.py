@@ -84,6 +84,12 @@ class UNetAdapter(Adapter):
         """The conditioning of every class: cross-attention states ``[C, L, cross_attention_dim]``, or the
         structure :meth:`ClassConditionedUNet.set_conditioning` documents."""
 
+    def _start_runner(self, source: str, share_prefix: bool, cache_class_kv: bool, attention: str) -> None:
+        """Run ``self.unet`` with the sharing options (no class encoded yet); ``source`` names it in messages."""
+        self.class_names = []
+        self.runner = ClassConditionedUNet(self.unet, share_prefix=share_prefix, cache_class_kv=cache_class_kv,
+                                           attention=attention, source=source)
+
     def encode_classes(self, class_names: Sequence[str], prompt: str) -> None:
         """Encode and cache every class's conditioning (and, by default, every layer's text keys/values)."""
         names = check_class_names(class_names)
