@@ -23,7 +23,9 @@ if TYPE_CHECKING:
     from genfast.models.class_embedding import ClassEmbeddingUNetAdapter
     from genfast.models.stable_diffusion import StableDiffusionAdapter
 
-BUNDLED_MODELS: dict[str, Path] = {"digits": Path(__file__).resolve().parent.parent / "data" / "digits"}
+BUNDLED_MODELS: dict[str, Path] = {
+    name: Path(__file__).resolve().parent.parent / "data" / name for name in ("digits", "glyphs")
+}
 """Names of the models that ship with genfast, and their folders."""
 
 PIPELINES: dict[str, str] = {
