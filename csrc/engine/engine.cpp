@@ -47,6 +47,7 @@ Engine::Engine(EngineConfig config) : config_(std::move(config)) {
   config_.validate();
   source_ = config_.source();
   rule_ = config_.pruning();
+  stopping_ = config_.stopping_test();
   if (source_ != TimestepSource::Sequence) {
     const int64_t T = config_.num_train_timesteps;
     cdf_.resize(T);
@@ -238,7 +239,7 @@ void Engine::eliminate(Image& img) const {
       for (int64_t j = m.n; j < n; ++j) {
         m.add(img.weights[j] * (static_cast<double>(ek[j]) - static_cast<double>(eb[j])));
       }
-      const bool rejects = config_.stopping_test() == StoppingTest::TTest
+      const bool rejects = stopping_ == StoppingTest::TTest
                                ? paired_t_rejects(m, config_.p_value)
                                : mixture_boundary_rejects(m, config_.p_value, config_.boundary_samples);
       if (rejects) continue;

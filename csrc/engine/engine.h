@@ -78,6 +78,7 @@ class Engine {
   EngineConfig config_;
   TimestepSource source_;
   PruningRule rule_;
+  StoppingTest stopping_;
   std::vector<double> cdf_;  // normalised cumulative density, sampled sources only
   std::vector<double> base_;    // the normalised density p(t), sampled sources only
   std::vector<double> weight_;  // w(t) = v(t) p(t), the objective's normalised weight, sampled sources only
