@@ -145,14 +145,43 @@ class Classifier:
         self.prompt = prompt
 
     def classify(self, images, *, keys: Sequence[int] | None = None, return_details: bool = False,
-                 progress: bool = False, on_result: Callable[[int, Prediction], None] | None = None):
+                 progress: bool = False, on_result: Callable[[int, Prediction], None] | None = None,
+                 distributed: bool | None = None, gather: bool = False):
         """Classify one image or a list of images (PIL, numpy, tensor or path); returns Prediction(s).
 
         `keys` overrides the content-derived 64-bit image keys; `on_result(i, prediction)` is called as soon
         as image `i` is decided, so a caller can write it durably before the rest finish.
+
+        Under an initialised torch.distributed process group (unless `distributed=False`), each rank classifies
+        its share of a list, `images[rank::world_size]`, and returns those predictions; with `gather=True`
+        rank 0 returns all of them in input order and the other ranks None. Predictions do not depend on the
+        split (noise is keyed by image content). `on_result` receives positions in `images`.
         """
         single = _is_single_image(images)
         batch = [images] if single else list(images)
+        if keys is not None and len(keys) != len(batch):
+            raise ValueError(f"keys has {len(keys)} entries for {len(batch)} images")
+        rank, size = _share(distributed) if not single else (0, 1)
+        if size == 1:
+            results = self._classify_list(batch, keys, return_details, progress, on_result)
+            return results[0] if single else results
+        positions = range(rank, len(batch), size)
+        mine = self._classify_list([batch[i] for i in positions],
+                                   None if keys is None else [keys[i] for i in positions], return_details, progress,
+                                   None if on_result is None else (lambda i, p: on_result(positions[i], p)))
+        if not gather:
+            return mine
+        parts: list | None = [None] * size if rank == 0 else None
+        torch.distributed.gather_object(mine, parts, dst=0)
+        if rank != 0:
+            return None
+        merged: list[Prediction | None] = [None] * len(batch)
+        for r, part in enumerate(parts):
+            merged[r::size] = part
+        return merged
+
+    def _classify_list(self, batch: list, keys: Sequence[int] | None, return_details: bool, progress: bool,
+                       on_result: Callable[[int, Prediction], None] | None) -> list[Prediction]:
         if not batch:
             return []
         for i, image in enumerate(batch):
@@ -164,8 +193,6 @@ class Classifier:
             key_list = [image_key(p) for p in pixels]
         else:
             key_list = [int(k) for k in keys]
-            if len(key_list) != len(batch):
-                raise ValueError(f"keys has {len(key_list)} entries for {len(batch)} images")
             if any(not 0 <= k < 2**64 for k in key_list):
                 raise ValueError("keys must be integers in [0, 2**64)")
         z0 = self.adapter.encode_images(pixels)
@@ -187,7 +214,7 @@ class Classifier:
             raise ModelOutputError(exc.image, f"image {name}: {exc}") from None
         finally:
             bar.close()
-        return results[0] if single else results
+        return results  # type: ignore[return-value]
 
     def _prediction(self, result, seconds: float, details: bool, encoded: torch.Tensor) -> Prediction:
         scores = np.asarray(result.scores, dtype=np.float64)
@@ -216,6 +243,18 @@ class Classifier:
                                                                   index), scores[index], self.temperature),
                           evaluations=int(result.evaluations),
                           key=int(result.key), seconds=seconds, details=extra)
+
+
+def _share(distributed: bool | None) -> tuple[int, int]:
+    """(rank, world size) a classify call splits its images over: those of the default process group when one
+    is initialised and `distributed` is not False; (0, 1) otherwise."""
+    available = torch.distributed.is_available() and torch.distributed.is_initialized()
+    if distributed and not available:
+        raise ValueError("distributed=True needs an initialised torch.distributed process group "
+                         "(torch.distributed.init_process_group)")
+    if distributed is False or not available:
+        return 0, 1
+    return torch.distributed.get_rank(), torch.distributed.get_world_size()
 
 
 def _progress_bar(total: int, enabled: bool):

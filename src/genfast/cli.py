@@ -31,6 +31,8 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
         "its journal was written with other settings"),
     (3, "a file or folder could not be read or written: permissions, a read-only or full disk, a file where a "
         "folder is needed (the message names the path)"),
+    (4, "a run on several ranks (torchrun) stopped because another rank failed or did not answer in time (the "
+        "message names the rank); finished images are journalled: run the same command again"),
     (130, "interrupted by Ctrl-C (SIGINT); `genfast evaluate` keeps every finished image: run it again"),
     (143, "terminated by SIGTERM; as for 130"),
 )
@@ -89,8 +91,11 @@ def naming(path: str | os.PathLike[str]) -> Iterator[None]:
 
 def describe_error(exc: BaseException) -> tuple[int, str]:
     """The exit code and the one-line message for an exception that ended a command."""
+    from genfast.distributed import RankError
     from genfast.evaluate.durable import Interrupted
 
+    if isinstance(exc, RankError):
+        return 4, str(exc)
     if isinstance(exc, Interrupted):
         return exc.exit_code, str(exc)
     if isinstance(exc, KeyboardInterrupt):
@@ -112,6 +117,12 @@ def _one_line(message: str) -> str:
     return line
 
 
+def _rank_label() -> str:
+    """" (rank R of W)" in a process torchrun started, so that each rank's error line says whose it is."""
+    world = os.environ.get("WORLD_SIZE", "1")
+    return f" (rank {os.environ.get('RANK', '?')} of {world})" if world not in ("", "0", "1") else ""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns its exit code (EXIT_CODES), with every failure reported as one line."""
     from genfast.evaluate.durable import interrupts_as_exceptions
@@ -130,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             traceback.print_exc()
         code, message = describe_error(exc)
-        print(f"genfast {args.command}: {_one_line(message)}", file=sys.stderr)
+        print(f"genfast {args.command}{_rank_label()}: {_one_line(message)}", file=sys.stderr)
         return code
 
 

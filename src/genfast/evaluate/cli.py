@@ -5,6 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from genfast.distributed import DEFAULT_TIMEOUT, join, local_device
 from genfast.evaluate.datasets import ON_ERROR
 from genfast.evaluate.durable import Interrupted
 from genfast.evaluate.run import EvaluateConfig, evaluate
@@ -18,7 +19,15 @@ Finished images are journalled in <out>/journal/; run the same command again to 
 (Ctrl-C and SIGTERM stop after the image being journalled). A journal is continued only with the same model
 files, dtype, device type, method, seed, prompt and classes; an image whose file changed is classified again.
 Decisions do not depend on --batch-size, --chunk-size or --threads; scores agree to about 1e-7 relative.
---model fake[:delay=S,fail_after=N] is a deterministic fake classifier for tests (needs GENFAST_TESTING=1).
+--model fake[:delay=S,fail_after=N,fail_rank=R] is a deterministic fake classifier for tests (needs
+GENFAST_TESTING=1).
+
+Several GPUs or machines: start the same command under torchrun, e.g.
+  torchrun --nproc-per-node 4 -m genfast evaluate --model ... --data ... --out ...
+Each rank uses the GPU of its LOCAL_RANK, takes chunks of --chunk-size images from a shared counter and journals
+to its own file; rank 0 writes the outputs, identical to a one-process run, when all are done. --out must be a
+folder every machine sees. A run continues the journals of earlier runs of any world size (README, "More than
+one GPU").
 """
 # Measured on the shared 2-core CPU this was developed on (README, "Threads"): `genfast evaluate --model digits`
 # on 16 held-out digits spent 4.1-4.9 s classifying with one torch thread and 12.8-14.0 s with two.
@@ -52,6 +61,16 @@ def _positive(text: str) -> int:
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
     return value
 
 
@@ -89,6 +108,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         f"shared 2-core CPU the bundled model classified 16 digits in 4.1-4.9 s with 1 thread and "
                         f"12.8-14.0 s with 2; raise it for large models on idle cores)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--verbose", action="store_true",
+                   help="under torchrun, every rank shows a progress bar of its own images (default: rank 0 only, "
+                        "for the whole job)")
+    p.add_argument("--merge-only", action="store_true",
+                   help="classify nothing: write raw-data and sidecar files from the journals of every rank (an "
+                        "error names what is not journalled yet)")
+    p.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT,
+                   help=f"under torchrun, seconds a rank waits for the others to start, or for any image to be "
+                        f"finished, before it stops the job (default: {DEFAULT_TIMEOUT:g})")
     p.set_defaults(func=run)
 
 
@@ -97,13 +125,16 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
+    world = join(args.timeout)
     config = EvaluateConfig(model=args.model, data=args.data, out=args.out, datasets=args.datasets,
                             model_name=args.model_name, classes=tuple(args.classes), prompt=args.prompt,
-                            method=args.method, seed=args.seed, batch_size=args.batch_size, device=args.device,
+                            method=args.method, seed=args.seed, batch_size=args.batch_size,
+                            device=local_device(args.device, world),
                             dtype=args.dtype, limit=args.limit, on_error=args.on_error, chunk_size=args.chunk_size,
-                            progress=not args.no_progress, model_options=tuple(args.model_option))
+                            progress=not args.no_progress, model_options=tuple(args.model_option),
+                            merge_only=args.merge_only, timeout=args.timeout, verbose=args.verbose)
     try:
-        results = evaluate(config)
+        results = evaluate(config, world=world)
     except Interrupted as exc:
         raise Interrupted(exc.signum, f"{exc}; to continue, run the same command again: {args.command_line}") from None
     for result in results:

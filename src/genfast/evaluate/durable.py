@@ -123,6 +123,59 @@ def _settings_difference(old: dict[str, Any], new: dict[str, Any], prefix: str =
     return "; ".join(p for p in parts if p)
 
 
+def _parse_line(path: Path, line: bytes, number: int) -> dict[str, Any]:
+    try:
+        value = json.loads(line)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: line {number} is corrupt ({exc}); only an unfinished last line is "
+                         f"repaired automatically") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{path}: line {number} is not a JSON object")
+    return value
+
+
+def _parse_journal(path: Path, data: bytes, settings: dict[str, Any],
+                   key_fields: Sequence[str]) -> tuple[bool, dict[tuple[Any, ...], dict[str, Any]]]:
+    """(whether it has a header, its entries by key) from a journal's complete lines; ValueError for a journal
+    written with other settings, or a corrupt line."""
+    lines = data.splitlines()
+    if not lines:
+        return False, {}  # the header is written with the first entry
+    header = _parse_line(path, lines[0], 1)
+    if header.get("format") != JOURNAL_FORMAT or header.get("version") != JOURNAL_VERSION:
+        raise ValueError(f"{path} is not a version-{JOURNAL_VERSION} genfast evaluate journal (delete it "
+                         f"to start over, or use another output folder)")
+    if header.get("settings") != settings:
+        raise ValueError(f"{path} was written with different settings "
+                         f"({_settings_difference(header.get('settings') or {}, settings)}); "
+                         f"refusing to mix results: use another output folder or model name, or delete "
+                         f"{path} to start over")
+    entries: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for number, line in enumerate(lines[1:], start=2):
+        entry = _parse_line(path, line, number)
+        missing = [f for f in key_fields if f not in entry]
+        if missing:
+            raise ValueError(f"{path}: line {number} has no {missing[0]!r} field")
+        entries.setdefault(tuple(entry[f] for f in key_fields), entry)
+    return True, entries
+
+
+def read_journal(path: str | Path, settings: dict[str, Any], key_fields: Sequence[str] = ("path",),
+                 unlocked: bool = False) -> dict[tuple[Any, ...], dict[str, Any]]:
+    """The entries of a journal that another process may be appending to, read without changing it (an
+    unfinished last line is left out); with `unlocked`, ValueError if a process holds it open for writing."""
+    path = Path(path)
+    with open(path, "rb") as f:
+        if unlocked:
+            try:
+                fcntl.flock(f.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise ValueError(f"{path} is being written by another process (another genfast evaluate with "
+                                 f"the same --out, dataset and model name?)") from None
+        data = f.read()
+    return _parse_journal(path, data[:data.rfind(b"\n") + 1], json.loads(json.dumps(settings)), key_fields)[1]
+
+
 class Journal:
     """The finished items of one (dataset, model) run, keyed by the tuple of their `key_fields`; appends are
     durable.
@@ -163,35 +216,7 @@ class Journal:
         if end < len(data):
             os.ftruncate(self._fd, end)
             os.fsync(self._fd)
-        lines = data[:end].splitlines()
-        if not lines:
-            return  # the header is written with the first entry
-        self._has_header = True
-        header = self._parse(lines[0], 1)
-        if header.get("format") != JOURNAL_FORMAT or header.get("version") != JOURNAL_VERSION:
-            raise ValueError(f"{self.path} is not a version-{JOURNAL_VERSION} genfast evaluate journal (delete it "
-                             f"to start over, or use another output folder)")
-        if header.get("settings") != self.settings:
-            raise ValueError(f"{self.path} was written with different settings "
-                             f"({_settings_difference(header.get('settings') or {}, self.settings)}); "
-                             f"refusing to mix results: use another output folder or model name, or delete "
-                             f"{self.path} to start over")
-        for number, line in enumerate(lines[1:], start=2):
-            entry = self._parse(line, number)
-            missing = [f for f in self.key_fields if f not in entry]
-            if missing:
-                raise ValueError(f"{self.path}: line {number} has no {missing[0]!r} field")
-            self.entries.setdefault(self.key(entry), entry)
-
-    def _parse(self, line: bytes, number: int) -> dict[str, Any]:
-        try:
-            value = json.loads(line)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ValueError(f"{self.path}: line {number} is corrupt ({exc}); only an unfinished last line is "
-                             f"repaired automatically") from None
-        if not isinstance(value, dict):
-            raise ValueError(f"{self.path}: line {number} is not a JSON object")
-        return value
+        self._has_header, self.entries = _parse_journal(self.path, data[:end], self.settings, self.key_fields)
 
     def _write_lines(self, values: list[dict[str, Any]]) -> None:
         data = "".join(json.dumps(value, allow_nan=False) + "\n" for value in values).encode("utf-8")

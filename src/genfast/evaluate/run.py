@@ -18,6 +18,12 @@ float arithmetic depends on which images share a batch (measured on the bundled 
 threshold or of the winner could in principle go the other way. Trial numbers are positions in the dataset's
 order, so a skipped image leaves a gap. Everything (datasets, method, device, dtype, and the model when an image
 is still to be classified) is checked before the first byte of a journal is written.
+
+Several processes (torchrun, genfast.distributed): rank r journals to `<ds>_<model>.rank-<r>.jsonl` (rank 0 to
+the file above), chunks of the images no journal holds are handed out one at a time by an atomic counter in the
+job's store, and rank 0 writes the outputs from every rank's journal once all ranks are done. A run reads the
+journals of every earlier run, whatever its world size, so the outputs do not depend on how many ranks wrote
+them; `merge_only` writes them from the journals alone.
 """
 from __future__ import annotations
 
@@ -27,8 +33,10 @@ import hashlib
 import io
 import json
 import math
+import re
 import threading
 import time
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence
@@ -36,14 +44,16 @@ from typing import Any, Callable, Protocol, Sequence
 import numpy as np
 from tqdm import tqdm
 
+from genfast.distributed import DEFAULT_TIMEOUT, World, join
 from genfast.engine.methods import get_method
 from genfast.evaluate.datasets import ON_ERROR, Dataset, Item, load_datasets
-from genfast.evaluate.durable import Interrupted, Journal, atomic_write_text, interrupts_as_exceptions
+from genfast.evaluate.durable import Interrupted, Journal, atomic_write_text, interrupts_as_exceptions, read_journal
 from genfast.evaluate.rawdata import Row, raw_data_path, sanitise_name, write_raw_data
 from genfast.models.base import check_class_names, format_prompt, resolve_device_dtype
 from genfast.vocabulary import DEFAULT_PROMPT, MVH_CLASSES
 
 SKIPPED_HEADER = ("dataset", "path", "reason")
+KEY_FIELDS = ("path", "content")  # a journal entry is the image at this path with this content
 
 
 class PredictionLike(Protocol):
@@ -59,8 +69,8 @@ class PredictionLike(Protocol):
 
 class ClassifierLike(Protocol):
     def classify(self, images: Sequence[Any], *, keys: Sequence[int] | None = None, return_details: bool = False,
-                 progress: bool = False,
-                 on_result: Callable[[int, PredictionLike], None] | None = None) -> list[PredictionLike]: ...
+                 progress: bool = False, on_result: Callable[[int, PredictionLike], None] | None = None,
+                 distributed: bool | None = None) -> list[PredictionLike]: ...
 
 
 @dataclass(frozen=True)
@@ -85,8 +95,13 @@ class EvaluateConfig:
     chunk_size: int = 64
     progress: bool = True
     model_options: tuple[tuple[str, Any], ...] = ()  # adapter options (e.g. resolution, guidance_scale)
+    merge_only: bool = False  # write the outputs from the journals, classify nothing
+    timeout: float = DEFAULT_TIMEOUT  # seconds a rank waits for the others (start, any image finished)
+    verbose: bool = False  # every rank shows its progress bar, not only rank 0
 
     def __post_init__(self) -> None:
+        if not self.timeout > 0:
+            raise ValueError(f"timeout must be a positive number of seconds, got {self.timeout!r}")
         if self.on_error not in ON_ERROR:
             raise ValueError(f"on_error must be one of {', '.join(ON_ERROR)}, got {self.on_error!r}")
         if self.chunk_size < 1:
@@ -216,19 +231,46 @@ def journal_entry(item: Item, prediction: PredictionLike, classes: Sequence[str]
             "probabilities": _per_class(classes, prediction.probabilities, float, "probabilities")}
 
 
-def journal_path(out: Path, dataset: str, model: str) -> Path:
-    return Path(out) / "journal" / dataset / f"{dataset}_{model}.jsonl"
+def journal_path(out: Path, dataset: str, model: str, rank: int = 0) -> Path:
+    """The journal rank `rank` appends to: `<ds>_<model>.jsonl` for rank 0 (and a run of one process),
+    `<ds>_<model>.rank-<r>.jsonl` for rank r of a torchrun job."""
+    suffix = "" if rank == 0 else f".rank-{rank}"
+    return Path(out) / "journal" / dataset / f"{dataset}_{model}{suffix}.jsonl"
+
+
+def journal_files(out: Path, dataset: str, model: str) -> dict[int, Path]:
+    """Every rank's journal of (dataset, model) that exists, by rank (runs of any world size leave them)."""
+    folder = Path(out) / "journal" / dataset
+    pattern = re.compile(re.escape(f"{dataset}_{model}") + r"(?:\.rank-([1-9][0-9]*))?\.jsonl")
+    matches = (pattern.fullmatch(p.name) for p in folder.iterdir()) if folder.is_dir() else ()
+    return dict(sorted((int(m.group(1) or 0), folder / m.group(0)) for m in matches if m))
+
+
+def journalled(out: Path, dataset: str, model: str, settings: dict[str, Any],
+               live: range = range(0)) -> dict[tuple[Any, ...], dict[str, Any]]:
+    """The finished images of (dataset, model) in all ranks' journals, checked against `settings`; a journal of
+    a rank outside `live` (this job's ranks) must not be held open by another process."""
+    entries: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for rank, path in journal_files(out, dataset, model).items():
+        with suppress(FileNotFoundError):  # an empty journal removed by its rank as it closed it
+            for key, entry in read_journal(path, settings, KEY_FIELDS, unlocked=rank not in live).items():
+                entries.setdefault(key, entry)
+    return entries
 
 
 def sidecar_path(out: Path, dataset: str, model: str) -> Path:
     return Path(out) / "sidecar" / dataset / f"{dataset}_{model}.jsonl"
 
 
-def _write_outputs(dataset: Dataset, name: str, journal: Journal, model: str, out: Path, classified: int,
-                   hashes: dict[str, str], replaced: tuple[str, ...]) -> DatasetResult:
+def _write_outputs(dataset: Dataset, name: str, entries: dict[tuple[Any, ...], dict[str, Any]], model: str,
+                   out: Path, classified: int, hashes: dict[str, str], replaced: tuple[str, ...]) -> DatasetResult:
+    missing = [item.relpath for item in dataset.items if (item.relpath, hashes[item.relpath]) not in entries]
+    if missing:
+        raise ValueError(f"{name}: {len(missing)} of {len(dataset.items)} images are not journalled (first: "
+                         f"{missing[0]}); run without --merge-only to classify them")
     rows, lines = [], []
     for item in dataset.items:
-        entry = journal.entries[item.relpath, hashes[item.relpath]]
+        entry = entries[item.relpath, hashes[item.relpath]]
         rows.append(Row(item.trial, entry["prediction"], item.category, item.condition, item.imagename))
         lines.append(json.dumps({"trial": item.trial, "category": item.category, "condition": item.condition,
                                  **entry}, allow_nan=False))
@@ -259,54 +301,88 @@ def _write_skipped(out: Path, datasets: Sequence[Dataset]) -> None:
 
 
 class _Progress:
-    """A tqdm bar over images with evaluations per second."""
+    """The job's tqdm bar: on rank 0 the images finished by all ranks (counted in the job's store) with their
+    evaluations per second; on another rank (shown with --verbose) the images that rank finished."""
 
-    def __init__(self, dataset: str, total: int, done: int, enabled: bool) -> None:
-        self.bar = tqdm(total=total, initial=done, desc=dataset, unit="img", disable=not enabled,
+    def __init__(self, world: World, desc: str, total: int, done: int, enabled: bool) -> None:
+        self.world, self.main = world, world.rank == 0
+        self.bar = tqdm(total=total if self.main else None, initial=done if self.main else 0, unit="img",
+                        desc=desc if self.main else f"{desc} ({world.label})", disable=not enabled,
                         dynamic_ncols=True)
         self.start = time.perf_counter()
-        self.evaluations = 0
+        self.done = done
+        self.seen = self.images = self.evaluations = 0
 
-    def update(self, evaluations: int) -> None:
+    def finished(self, evaluations: int) -> None:
+        """This rank journalled an image that took `evaluations`."""
+        self.world.add("evaluations", evaluations)
+        self.world.add("images")
+        self.images += 1
         self.evaluations += evaluations
-        rate = self.evaluations / max(time.perf_counter() - self.start, 1e-9)
-        self.bar.set_postfix_str(f"{rate:.1f} eval/s", refresh=False)
-        self.bar.update(1)
+        self.refresh()
+
+    def refresh(self) -> bool:
+        """Update the bar; True if some rank finished an image since the last refresh."""
+        images = self.world.add("images", 0)
+        moved, self.seen = images != self.seen, images
+        shown = self.done + images if self.main else self.images
+        if shown != self.bar.n and not self.bar.disable:
+            evaluations = self.world.add("evaluations", 0) if self.main else self.evaluations
+            rate = evaluations / max(time.perf_counter() - self.start, 1e-9)
+            ranks = f" on {self.world.size} ranks" if self.main and self.world.size > 1 else ""
+            self.bar.set_postfix_str(f"{rate:.1f} eval/s{ranks}", refresh=False)
+            self.bar.update(shown - self.bar.n)
+        return moved
 
     def close(self) -> None:
         self.bar.close()
 
 
-def _classify_pending(classifier: ClassifierLike, pending: list[Item], journal: Journal, classes: Sequence[str],
-                      chunk_size: int, progress: _Progress, hashes: dict[str, str]) -> None:
+def _classify_chunk(classifier: ClassifierLike, chunk: list[Item], contents: list[str], journals: list[Journal],
+                    classes: Sequence[str], progress: _Progress, world: World) -> None:
+    """Classify one chunk and journal each image as it is reported (the items, their content hashes and their
+    datasets' journals in step: a chunk may span datasets)."""
     lock = threading.Lock()  # on_result may come from a classifier's worker thread
-    for start in range(0, len(pending), chunk_size):
-        chunk = pending[start:start + chunk_size]
-        recorded = [False] * len(chunk)
+    recorded = [False] * len(chunk)
 
-        def record(i: int, prediction: PredictionLike) -> None:
-            with lock:
-                if not recorded[i]:
-                    journal.append(journal_entry(chunk[i], prediction, classes, hashes[chunk[i].relpath]))
-                    recorded[i] = True
-                    progress.update(int(prediction.evaluations))
+    def record(i: int, prediction: PredictionLike) -> None:
+        with lock:
+            if not recorded[i]:
+                journals[i].append(journal_entry(chunk[i], prediction, classes, contents[i]))
+                recorded[i] = True
+                progress.finished(int(prediction.evaluations))
+                world.check_failures()
 
-        predictions = classifier.classify([str(item.path) for item in chunk], on_result=record)
-        if len(predictions) != len(chunk):
-            raise ValueError(f"classifier returned {len(predictions)} predictions for {len(chunk)} images")
-        for i, prediction in enumerate(predictions):  # for classifiers that did not call on_result
-            record(i, prediction)
-
-
-def _done(dataset: Dataset, journal: Journal, hashes: dict[str, str]) -> int:
-    return sum((item.relpath, hashes[item.relpath]) in journal.entries for item in dataset.items)
+    predictions = classifier.classify([str(item.path) for item in chunk], on_result=record, distributed=False)
+    if len(predictions) != len(chunk):
+        raise ValueError(f"classifier returned {len(predictions)} predictions for {len(chunk)} images")
+    for i, prediction in enumerate(predictions):  # for classifiers that did not call on_result
+        record(i, prediction)
 
 
-def evaluate(config: EvaluateConfig, classifier: ClassifierLike | None = None) -> list[DatasetResult]:
-    """Run (or continue) the evaluation; returns one result per dataset. The classifier is built from the
-    config (make_classifier) only if some image is still to be classified, before anything is journalled.
-    A SIGINT or SIGTERM (in the main thread) raises `Interrupted` saying how many images each dataset has
-    journalled; running again continues from there."""
+def _count(dataset: Dataset, hashes: dict[str, str], entries: dict[tuple[Any, ...], Any]) -> int:
+    """How many of the dataset's images (as they are now) the entries hold."""
+    return sum((item.relpath, hashes[item.relpath]) in entries for item in dataset.items)
+
+
+def evaluate(config: EvaluateConfig, classifier: ClassifierLike | None = None,
+             world: World | None = None) -> list[DatasetResult]:
+    """Run (or continue) the evaluation; returns one result per dataset (on rank 0; [] on the other ranks).
+
+    Under torchrun every rank calls it: chunks of the images not yet journalled are handed out one at a time
+    through the job's store, each rank journals to its own file, and rank 0 writes the outputs from all journals
+    once every rank is done. The classifier is built from the config (make_classifier) only if some image is
+    still to be classified, before anything is journalled. A SIGINT or SIGTERM (in the main thread) raises
+    `Interrupted` saying how many images each dataset has journalled; running again continues from there."""
+    world = (world or join(config.timeout)).job()
+    try:
+        return _evaluate(config, classifier, world)
+    except Exception as exc:  # the other ranks stop with this rank's message
+        world.fail(str(exc))
+        raise
+
+
+def _evaluate(config: EvaluateConfig, classifier: ClassifierLike | None, world: World) -> list[DatasetResult]:
     model = config.name
     datasets = load_datasets(config.data, config.datasets, classes=config.classes, limit=config.limit,
                              on_error=config.on_error)
@@ -317,38 +393,66 @@ def evaluate(config: EvaluateConfig, classifier: ClassifierLike | None = None) -
                              f"be written as {name!r}; choose one with --datasets")
     settings = config.settings()
     hashes = [{item.relpath: content_hash(item.path) for item in d.items} for d in datasets]
-    journals: list[Journal] = []
-    at_start: list[int] = []
-    if classifier is None and not all(journal_path(config.out, name, model).exists() for name in names):
+    if config.merge_only:
+        if world.rank != 0:
+            return []
+        return [_write_outputs(d, name, journalled(config.out, name, model, settings), model, config.out, 0, h, ())
+                for d, name, h in zip(datasets, names, hashes)]
+    own = [journal_path(config.out, name, model, world.rank) for name in names]
+    if classifier is None and not all(path.exists() for path in own):
         classifier = make_classifier(config)  # a new journal: check the model before anything is created
+    journals: list[Journal] = []
+    pending: list[list[int]] | None = None
+    live = range(world.size)
     with interrupts_as_exceptions():
         try:
-            for name in names:  # open (and check) every journal before the first image is classified
-                journals.append(Journal(journal_path(config.out, name, model), settings, ("path", "content")))
-            at_start = [_done(d, j, h) for d, j, h in zip(datasets, journals, hashes)]
-            if classifier is None and any(done < len(d.items) for d, done in zip(datasets, at_start)):
+            for path in own:  # open (and check) this rank's journals before the first image is classified
+                journals.append(Journal(path, settings, KEY_FIELDS))
+            world.barrier("journals open")
+            if world.rank == 0:
+                done = [journalled(config.out, name, model, settings, live) for name in names]
+                pending = [[i for i, item in enumerate(d.items) if (item.relpath, h[item.relpath]) not in entries]
+                           for d, h, entries in zip(datasets, hashes, done)]
+                replaced = [tuple(d.items[i].relpath for i in items if d.items[i].relpath in {p for p, _ in entries})
+                            for d, items, entries in zip(datasets, pending, done)]
+                world.share("pending", json.dumps(pending).encode())
+                _write_skipped(config.out, datasets)
+            else:
+                pending = json.loads(world.share("pending"))
+            work = [(d, i) for d, items in enumerate(pending) for i in items]
+            chunks = [work[s:s + config.chunk_size] for s in range(0, len(work), config.chunk_size)]
+            if chunks and classifier is None:
                 classifier = make_classifier(config)  # an existing journal still lacks images
-            _write_skipped(config.out, datasets)
-            results = []
-            for dataset, name, journal, h in zip(datasets, names, journals, hashes):
-                pending = [item for item in dataset.items if (item.relpath, h[item.relpath]) not in journal.entries]
-                journalled = {path for path, _ in journal.entries}
-                replaced = tuple(item.relpath for item in pending if item.relpath in journalled)
-                if pending:
-                    progress = _Progress(name, len(dataset.items), len(dataset.items) - len(pending),
-                                         config.progress)
-                    try:
-                        _classify_pending(classifier, pending, journal, config.classes, config.chunk_size,
-                                          progress, h)
-                    finally:
-                        progress.close()
-                results.append(_write_outputs(dataset, name, journal, model, config.out, len(pending), h,
-                                              replaced))
-            return results
+            total = sum(len(d.items) for d in datasets)
+            progress = _Progress(world, model, total, total - len(work),
+                                 config.progress and (world.rank == 0 or config.verbose) and bool(work))
+            try:
+                while (c := world.add("chunks handed out") - 1) < len(chunks):
+                    world.check_failures()
+                    items = [datasets[d].items[i] for d, i in chunks[c]]
+                    _classify_chunk(classifier, items, [hashes[d][item.relpath] for (d, _), item in
+                                                        zip(chunks[c], items)],
+                                    [journals[d] for d, _ in chunks[c]], config.classes, progress, world)
+                for journal in journals:  # closed (an empty one removed) before rank 0 reads them all
+                    journal.close()
+                world.add("ranks finished")
+                if world.rank != 0:
+                    return []
+                world.wait(lambda: world.add("ranks finished", 0) == world.size, "the other ranks to finish",
+                           progress=progress.refresh)
+                progress.refresh()  # the last images of the other ranks
+            finally:
+                progress.close()
+            return [_write_outputs(d, name, journalled(config.out, name, model, settings, live), model, config.out,
+                                   len(items), h, r)
+                    for d, name, h, items, r in zip(datasets, names, hashes, pending, replaced)]
         except Interrupted as exc:
-            done = [_done(d, j, h) for d, j, h in zip(datasets, journals, hashes)]
-            state = "; ".join(f"{name} {n} of {len(d.items)} images journalled ({n - before} by this run)"
-                              for d, name, n, before in zip(datasets, names, done, at_start))
+            state = ""
+            if pending is not None:
+                state = "; ".join(
+                    f"{name} {n} of {len(d.items)} images journalled ({n - len(d.items) + len(items)} by this run)"
+                    for d, name, h, items in zip(datasets, names, hashes, pending)
+                    for n in [_count(d, h, journalled(config.out, name, model, settings, live))])
             raise Interrupted(exc.signum, f"{exc}: {state or 'nothing journalled yet'}") from None
         finally:
             for journal in journals:

@@ -3,8 +3,9 @@ double: it lives in genfast.testing, not in the product).
 
 It follows the Classifier's `classify` interface; its predictions depend only on the image file's bytes, the
 seed and the classes, so two runs give identical outputs. It reports images in reverse input order (as a
-continuous-batching classifier may), can sleep `delay` seconds per image and raise after `fail_after` images.
-The command line accepts it as `--model fake[:delay=SECONDS,fail_after=N]` only when GENFAST_TESTING=1.
+continuous-batching classifier may), can sleep `delay` seconds per image and raise after `fail_after` images
+(on the torchrun rank `fail_rank` only, when that is given). The command line accepts it as
+`--model fake[:delay=SECONDS,fail_after=N,fail_rank=R]` only when GENFAST_TESTING=1.
 """
 from __future__ import annotations
 
@@ -43,13 +44,14 @@ class FakeClassifier:
     """Deterministic fake classifier: see the module docstring."""
 
     def __init__(self, classes: Sequence[str], *, seed: int = 0, delay: float = 0.0,
-                 fail_after: int | None = None) -> None:
+                 fail_after: int | None = None, fail_rank: int | None = None) -> None:
         if delay < 0:
             raise ValueError(f"delay must be >= 0 seconds, got {delay!r}")
         self.classes = tuple(classes)
         self.seed = int(seed)
         self.delay = float(delay)
-        self.fail_after = fail_after
+        # under torchrun, only the rank `fail_rank` (the RANK variable) fails, when it is given
+        self.fail_after = fail_after if fail_rank is None or int(os.environ.get("RANK", 0)) == fail_rank else None
         self.delivered = 0
         self.calls: list[int] = []  # number of images in each classify call
 
@@ -68,8 +70,10 @@ class FakeClassifier:
 
     def classify(self, images: Sequence[str | os.PathLike], *, keys: Sequence[int] | None = None,
                  return_details: bool = False, progress: bool = False,
-                 on_result: Callable[[int, FakePrediction], None] | None = None) -> list[FakePrediction]:
-        """Predictions for image paths, in input order; on_result sees them last image first."""
+                 on_result: Callable[[int, FakePrediction], None] | None = None,
+                 distributed: bool | None = None) -> list[FakePrediction]:
+        """Predictions for image paths, in input order; on_result sees them last image first (the fake never
+        splits a call across ranks, whatever `distributed` says)."""
         images = list(images)
         self.calls.append(len(images))
         results: list[FakePrediction | None] = [None] * len(images)
@@ -90,7 +94,7 @@ def is_fake_spec(model: str) -> bool:
 
 
 def fake_from_spec(model: str, classes: Sequence[str], *, seed: int = 0) -> FakeClassifier:
-    """The FakeClassifier for `fake[:delay=S,fail_after=N]`; refused unless GENFAST_TESTING=1."""
+    """The FakeClassifier for `fake[:delay=S,fail_after=N,fail_rank=R]`; refused unless GENFAST_TESTING=1."""
     if os.environ.get(TESTING_ENV) != "1":
         raise ValueError(f"model {model!r} is the test-only fake classifier; set {TESTING_ENV}=1 to use it")
     options: dict[str, float | int] = {}
@@ -98,10 +102,10 @@ def fake_from_spec(model: str, classes: Sequence[str], *, seed: int = 0) -> Fake
     for part in filter(None, text.split(",")):
         name, sep, value = part.partition("=")
         try:
-            if not sep or name not in ("delay", "fail_after"):
+            if not sep or name not in ("delay", "fail_after", "fail_rank"):
                 raise ValueError
             options[name] = float(value) if name == "delay" else int(value)
         except ValueError:
-            raise ValueError(f"model {model!r}: bad fake option {part!r} (expected delay=SECONDS or "
-                             f"fail_after=N)") from None
+            raise ValueError(f"model {model!r}: bad fake option {part!r} (expected delay=SECONDS, fail_after=N "
+                             f"or fail_rank=R)") from None
     return FakeClassifier(classes, seed=seed, **options)  # type: ignore[arg-type]
