@@ -31,6 +31,7 @@ class Summary:
     shape_bias: dict[str, ShapeBias]  # empty without cue-conflict data
     shape_bias_by_category: pd.DataFrame  # observer x shape category
     accuracy_by_condition: pd.DataFrame  # columns dataset, condition, observer, accuracy
+    imagenet_accuracy: pd.Series  # model: top-1 accuracy on the toolbox's imagenet_validation (often empty)
 
     @property
     def observers(self) -> list[str]:
@@ -72,7 +73,8 @@ class Summary:
             if name in human_rank.index:
                 entry.update({c: float(human_rank.loc[name, c]) for c in human_rank.columns if c.endswith("rank")})
             out[name] = entry
-        return {"datasets": self.datasets, "observers": out}
+        return {"datasets": self.datasets, "observers": out,
+                "imagenet_validation_accuracy": _numbers(self.imagenet_accuracy)}
 
 
 def _number(value: Any) -> float | None:
@@ -83,8 +85,9 @@ def _numbers(row: pd.Series) -> dict[str, float | None]:
     return {str(k): _number(v) for k, v in row.items() if not pd.isna(v)}
 
 
-def summarise(trials: pd.DataFrame) -> Summary:
-    """Compute every metric for every observer of `trials` (a frame from read_raw_data)."""
+def summarise(trials: pd.DataFrame, imagenet: pd.DataFrame | None = None) -> Summary:
+    """Compute every metric for every observer of `trials` (a frame from read_raw_data), and the top-1 accuracy
+    of the models of `imagenet` (RawData.imagenet)."""
     if len(trials) == 0:
         raise ValueError("summarise: no trials")
     present = set(trials["dataset"].astype(str).unique())
@@ -116,8 +119,15 @@ def summarise(trials: pd.DataFrame) -> Summary:
         ood_accuracy=ood_accuracy(trials),
         humanlike=by_dataset.groupby(level="observer").mean(), humanlike_by_dataset=by_dataset, shape_bias=shape,
         shape_bias_by_category=pd.DataFrame.from_dict(by_category, orient="index"),
-        accuracy_by_condition=_accuracy_by_condition(trials),
+        accuracy_by_condition=_accuracy_by_condition(trials), imagenet_accuracy=_imagenet_accuracy(imagenet),
     )
+
+
+def _imagenet_accuracy(imagenet: pd.DataFrame | None) -> pd.Series:
+    if imagenet is None or len(imagenet) == 0:
+        return pd.Series(dtype=float)
+    plain = imagenet.assign(observer=imagenet["observer"].astype(str))
+    return plain.groupby("observer")["correct"].mean().sort_values(ascending=False, kind="stable")
 
 
 def _ordered(table: pd.DataFrame, datasets: list[str]) -> pd.DataFrame:

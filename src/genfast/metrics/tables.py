@@ -10,7 +10,8 @@ from genfast.metrics.summary import Summary
 
 
 def display_tables(summary: Summary) -> list[tuple[str, pd.DataFrame]]:
-    """(title, table) pairs: benchmark rankings, per-dataset accuracy, shape bias, per-subject numbers."""
+    """(title, table) pairs: benchmark rankings, per-dataset accuracy, shape bias, ImageNet validation,
+    per-subject numbers."""
     tables: list[tuple[str, pd.DataFrame]] = []
     reference = [HUMANS] if summary.humans else []
     n = len(summary.datasets)
@@ -41,6 +42,9 @@ def display_tables(summary: Summary) -> list[tuple[str, pd.DataFrame]]:
                              index=names)
         tables.append(("Shape bias (cue-conflict: shape / (shape + texture) decisions)", shape))
         tables.append(("Shape bias per shape category", summary.shape_bias_by_category.loc[names].T))
+    if len(summary.imagenet_accuracy):
+        tables.append(("ImageNet validation (the toolbox's imagenet_validation: clean images, 1000 classes; not "
+                       "part of the benchmark)", summary.imagenet_accuracy.to_frame("top-1 accuracy")))
     if summary.humans:
         subjects = pd.DataFrame({"OOD accuracy": summary.ood_accuracy.reindex(summary.humans)}, index=summary.humans)
         if len(summary.humanlike):

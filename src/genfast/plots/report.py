@@ -49,10 +49,15 @@ def draw_figures(summary: Summary, out_dir: Path) -> dict[str, list[Path]]:
 
 
 def write_report(trials: pd.DataFrame, out_dir: str | Path, models: list[str] | None = None,
-                 source: str = "") -> list[Path]:
-    """Draw the figures and write summary.md and summary.html into `out_dir`; return every file written."""
+                 source: str = "", imagenet: pd.DataFrame | None = None) -> list[Path]:
+    """Draw the figures and write summary.md and summary.html into `out_dir`; return every file written.
+
+    `imagenet` (RawData.imagenet) adds the models' ImageNet validation accuracy to the tables.
+    """
     out = Path(out_dir)
-    summary = summarise(select_models(trials, models))
+    if imagenet is not None and models is not None:
+        imagenet = imagenet.loc[imagenet["observer"].isin(models)]
+    summary = summarise(select_models(trials, models), imagenet)
     figures = draw_figures(summary, out)
     tables = display_tables(summary)
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
