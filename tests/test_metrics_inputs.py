@@ -1,6 +1,7 @@
 """What `genfast metrics` reads: genfast's layout (as `genfast evaluate` writes it) and the toolbox's
 (bethgelab/model-vs-human: the same dataset folders plus raw-data/performances/<model>.csv and
-raw-data/imagenet_validation/), which give the same numbers. The raw data are small random files written here."""
+raw-data/imagenet_validation/), which give the same numbers; a model lacking a dataset is partial: marked, ranked
+apart, or left out with --complete-only. The raw data are small random files written here."""
 from __future__ import annotations
 
 import csv
@@ -13,7 +14,9 @@ import pytest
 
 from genfast.cli import main
 from genfast.evaluate.rawdata import Row, raw_data_path, write_raw_data
-from genfast.metrics import load_raw_data, read_performances
+from genfast.metrics import load_raw_data, read_performances, summarise
+from genfast.metrics.tables import display_tables
+from genfast.plots import write_report
 
 CLASSES = ("airplane", "bear", "bicycle", "bird", "boat", "bottle", "car", "cat", "chair", "clock", "dog",
            "elephant", "keyboard", "knife", "oven", "truck")
@@ -154,3 +157,75 @@ def test_bad_performances_name_the_file(tmp_path: Path, text: str, message: str)
         read_performances(path)
     assert str(path) in str(info.value)
 
+
+# --- partial models: a model lacking a dataset is marked, ranked apart, or left out with --complete-only -----
+
+def _with_partial_model(tmp_path: Path) -> Path:
+    """genfast's layout where beta-net (the better model) lacks cue-conflict."""
+    raw_data = genfast_layout(tmp_path / "run")
+    (raw_data / "cue-conflict" / "cue-conflict_beta-net_session-1.csv").unlink()
+    return raw_data
+
+
+def test_partial_model_is_marked_and_ranked_apart(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = _metrics(_with_partial_model(tmp_path), tmp_path / "m.json")
+    alpha, beta = data["observers"]["alpha"], data["observers"]["beta-net"]
+    assert (alpha["complete"], alpha["missing_datasets"]) == (True, [])
+    assert (beta["complete"], beta["missing_datasets"]) == (False, ["cue-conflict"])
+    assert beta["ood_accuracy"] > alpha["ood_accuracy"]  # yet each is first of its own ranking
+    assert alpha["ood_accuracy_rank"] == beta["ood_accuracy_rank"] == 1.0
+    assert alpha["mean_rank"] == beta["mean_rank"] == 1.0
+    printed = capsys.readouterr().out
+    assert "partial models (ranked apart): beta-net" in printed
+    complete, partial = printed.split("Benchmark: OOD accuracy of partial models")
+    ranking = complete.split("Benchmark: OOD accuracy (mean over 2")[1].split("\n\n")[0]
+    assert "alpha" in ranking and "beta-net" not in ranking
+    row = next(line for line in partial.splitlines() if line.startswith("beta-net (partial) "))
+    assert row.split()[-2:] == ["1", "cue-conflict"]  # datasets it has, the one it lacks
+
+
+def test_partial_model_is_marked_in_every_table(tmp_path: Path) -> None:
+    checkout = toolbox_layout(tmp_path)
+    (checkout / "raw-data" / "cue-conflict" / "cue-conflict_beta-net_session-1.csv").unlink()
+    raw = load_raw_data(checkout)
+    summary = summarise(raw.trials, raw.imagenet)
+    assert (summary.complete_models, summary.partial_models) == (["alpha"], ["beta-net"])
+    shown = []
+    for title, table in display_tables(summary):
+        labels = [str(label) for label in [*table.index, *table.columns]]
+        assert "beta-net" not in labels, title
+        shown += [title.split(" (")[0]] if "beta-net (partial)" in labels else []
+    assert shown == ["Benchmark: OOD accuracy of partial models", "Benchmark: most human-like of partial models",
+                     "Accuracy per dataset", "ImageNet validation"]  # no shape bias: it lacks cue-conflict
+    assert list(summary.accuracy_table().index) == ["alpha"]
+    assert list(summary.humanlike_table(partial=True).index) == ["beta-net"]
+
+
+def test_complete_only_leaves_partial_models_out(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    raw_data = _with_partial_model(tmp_path)
+    data = _metrics(raw_data, tmp_path / "m.json", "--complete-only")
+    assert set(data["observers"]) == {"alpha", *SUBJECTS, "humans"}
+    assert data["inputs"]["skipped"] == ["partial model beta-net (--complete-only; lacks cue-conflict)"]
+    printed = capsys.readouterr().out
+    assert "skipped: partial model beta-net (--complete-only; lacks cue-conflict)" in printed
+    assert "beta-net" not in printed.split("skipped:")[-1].split("\n", 1)[1]
+    written = tmp_path / "report"
+    assert main(["report", "--raw-data", str(raw_data), "--out", str(written), "--complete-only"]) == 0
+    assert "beta-net" not in (written / "summary.md").read_text()
+
+
+def test_complete_only_without_a_complete_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    raw_data = _with_partial_model(tmp_path)
+    (raw_data / "contrast" / "contrast_alpha_session-1.csv").unlink()
+    assert main(["metrics", "--raw-data", str(raw_data), "--complete-only"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"genfast metrics: error: {raw_data}: no complete model (alpha lacks contrast; beta-net lacks "
+                   f"cue-conflict); choose datasets every model has with --datasets")
+    assert main(["metrics", "--raw-data", str(raw_data), "--complete-only", "--datasets", "contrast"]) == 0
+
+
+def test_report_marks_partial_models(tmp_path: Path) -> None:
+    raw = load_raw_data(_with_partial_model(tmp_path))
+    markdown = Path(write_report(raw.trials, tmp_path / "report")[-2]).read_text()
+    assert "### Benchmark: OOD accuracy of partial models" in markdown
+    assert "| beta-net (partial) |" in markdown

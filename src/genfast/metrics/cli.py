@@ -15,18 +15,23 @@ from genfast.metrics.tables import display_tables, to_text
 
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
-    """--raw-data and --datasets, shared with `genfast report`."""
+    """--raw-data, --datasets and --complete-only, shared with `genfast report`."""
     parser.add_argument("--raw-data", required=True, type=Path, metavar="DIR",
                         help="raw-data folder (<dataset>/<dataset>_<observer>_session-1.csv; the toolbox's "
                              "performances/ and imagenet_validation/ are read too), a folder holding raw-data/ "
                              "(the toolbox's checkout), one dataset folder, or one CSV")
     parser.add_argument("--datasets", nargs="+", metavar="NAME", choices=list(DATASETS),
-                        help="only these datasets (default: all found)")
+                        help="only these datasets (default: all found); a model lacking one of them is partial")
+    parser.add_argument("--complete-only", action="store_true",
+                        help="leave out partial models (those lacking a dataset; by default they are marked and "
+                             "ranked apart)")
 
 
 def read_inputs(args: argparse.Namespace) -> RawData:
-    """Read --raw-data as --datasets asks; print what was read and skipped, warn on stderr."""
+    """Read --raw-data as --datasets and --complete-only ask; print what was read and skipped, warn on stderr."""
     raw = load_raw_data(args.raw_data, args.datasets)
+    if args.complete_only:
+        raw = raw.without_partial_models()
     print("\n".join([*(f"read: {line}" for line in raw.read), *(f"skipped: {line}" for line in raw.skipped)]))
     for line in raw.warnings:
         print(f"warning: {line}", file=sys.stderr)
@@ -45,8 +50,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def format_summary(summary: Summary, source: str) -> str:
     """The printed report: what was read, then every table."""
     subjects = f"{len(summary.humans)} human subject(s) (pooled as '{HUMANS}')" if summary.humans else "no humans"
+    partial = f"; partial models (ranked apart): {', '.join(summary.partial_models)}" if summary.partial_models else ""
     lines = [f"{source}: {len(summary.datasets)} dataset(s); models: {', '.join(summary.models) or 'none'}; "
-             f"{subjects}"]
+             f"{subjects}{partial}"]
     lines += ["\n" + to_text(title, table) for title, table in display_tables(summary)]
     return "\n".join(lines)
 

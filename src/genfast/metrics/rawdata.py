@@ -14,14 +14,14 @@ ImageNet trials give a clean top-1 accuracy shown apart from the benchmark.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable
 
 import numpy as np
 import pandas as pd
 
-from genfast.metrics.datasets import SINGLE_CONDITION, canonical_condition, dataset_info
+from genfast.metrics.datasets import DATASETS, SINGLE_CONDITION, canonical_condition, dataset_info
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("subj", "session", "trial", "rt", "object_response", "category",
                                      "condition", "imagename")
@@ -154,6 +154,19 @@ def read_performances(path: str | Path) -> pd.DataFrame:
                          "file": str(path)})
 
 
+def missing_datasets(trials: pd.DataFrame) -> dict[str, list[str]]:
+    """The partial models of `trials`: each model lacking a dataset that `trials` hold, with the datasets it lacks."""
+    have = trials.groupby(["observer", "dataset"], observed=True).size().index
+    present = {str(d) for d in have.get_level_values("dataset")}
+    datasets = [d for d in DATASETS if d in present]
+    by_model: dict[str, set[str]] = {}
+    for observer, dataset in have:
+        if not is_human(str(observer)):
+            by_model.setdefault(str(observer), set()).add(str(dataset))
+    return {model: [d for d in datasets if d not in got] for model, got in sorted(by_model.items())
+            if len(got) < len(datasets)}
+
+
 @dataclass(frozen=True)
 class RawData:
     """A raw-data folder as read: benchmark trials, ImageNet-validation trials and the toolbox's performances
@@ -166,6 +179,22 @@ class RawData:
     read: list[str]
     skipped: list[str]
     warnings: list[str]
+
+    def without_partial_models(self) -> RawData:
+        """The same data without the models that lack a dataset (listed in `skipped`); ValueError if none is left."""
+        missing = missing_datasets(self.trials)
+        if not missing:
+            return self
+        models = {str(o) for o in self.trials["observer"].unique() if not is_human(str(o))}
+        lacks = "; ".join(f"{m} lacks {', '.join(d)}" for m, d in missing.items())
+        if models <= set(missing):
+            raise ValueError(f"{self.path}: no complete model ({lacks}); choose datasets every model has "
+                             f"with --datasets")
+        return replace(
+            self, trials=self.trials.loc[~self.trials["observer"].isin(list(missing))],
+            imagenet=self.imagenet.loc[~self.imagenet["observer"].isin(list(missing))],
+            skipped=[*self.skipped, *(f"partial model {m} (--complete-only; lacks {', '.join(d)})"
+                                      for m, d in missing.items())])
 
 
 def _combine(frames: list[pd.DataFrame]) -> pd.DataFrame:

@@ -60,6 +60,7 @@ def write_report(trials: pd.DataFrame, out_dir: str | Path, models: list[str] | 
     summary = summarise(select_models(trials, models), imagenet)
     figures = draw_figures(summary, out)
     tables = display_tables(summary)
+    benchmark = [table for table in tables if table[0].startswith("Benchmark")]
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     intro = (f"Raw data: {source or 'given trials'}; {len(summary.datasets)} dataset(s); "
              f"models: {', '.join(summary.models) or 'none'}; {len(summary.humans)} human subject(s). "
@@ -71,7 +72,7 @@ def write_report(trials: pd.DataFrame, out_dir: str | Path, models: list[str] | 
             "table{border-collapse:collapse;margin-bottom:1.5em}td,th{border:1px solid #ccc;padding:3px 8px}"
             "td{text-align:right}td:first-child{text-align:left}img{max-width:100%}</style></head><body>",
             "<h1>model-vs-human summary</h1>", f"<p>{intro}</p>"]
-    for title, table in tables[:2]:
+    for title, table in benchmark:
         markdown += [to_markdown(title, table), ""]
         html.append(to_html(title, table))
     for name, paths in figures.items():
@@ -82,7 +83,7 @@ def write_report(trials: pd.DataFrame, out_dir: str | Path, models: list[str] | 
         html += [f"<h2>{_FIGURE_TITLES[name]}</h2>",
                  f"<img alt='{_FIGURE_TITLES[name]}' src='data:image/png;base64,{encoded}'>",
                  f"<p><a href='{paths[1].name}'>PDF</a></p>"]
-    for title, table in tables[2:]:
+    for title, table in tables[len(benchmark):]:
         markdown += [to_markdown(title, table), ""]
         html.append(to_html(title, table))
     html.append("</body></html>")
