@@ -152,11 +152,11 @@ def test_debug_shows_the_traceback(data, tmp_path, capsys, monkeypatch):
 def test_internal_error_and_long_message(capsys, monkeypatch):
     import genfast.metrics.cli as metrics_cli
 
-    monkeypatch.setattr(metrics_cli, "read_raw_data", lambda *a: (_ for _ in ()).throw(KeyError("boom")))
+    monkeypatch.setattr(metrics_cli, "load_raw_data", lambda *a: (_ for _ in ()).throw(KeyError("boom")))
     assert main(["metrics", "--raw-data", "x"]) == 1
     assert error_line(capsys) == ("genfast metrics: internal error: KeyError: 'boom' (rerun with --debug for the "
                                   "traceback)")
-    monkeypatch.setattr(metrics_cli, "read_raw_data", lambda *a: (_ for _ in ()).throw(ValueError("x\n" * 5000)))
+    monkeypatch.setattr(metrics_cli, "load_raw_data", lambda *a: (_ for _ in ()).throw(ValueError("x\n" * 5000)))
     assert main(["metrics", "--raw-data", "x"]) == 2
     line = error_line(capsys)
     assert len(line) < cli.MESSAGE_LIMIT + 200 and line.endswith("more characters; --debug shows all)")

@@ -9,15 +9,16 @@ from genfast.metrics.consistency import (Consistency, consistency, correctness_m
                                          pairwise_consistency)
 from genfast.metrics.datasets import (DATASETS, PARAMETRIC_DATASETS, DatasetInfo, canonical_condition,
                                       dataset_info)
-from genfast.metrics.rawdata import image_id, is_human, read_csv, read_raw_data
+from genfast.metrics.rawdata import (RawData, image_id, is_human, load_raw_data, missing_datasets, read_csv,
+                                     read_performances, read_raw_data)
 from genfast.metrics.shape_bias import ShapeBias, shape_bias, shape_bias_by_category, texture_category
 from genfast.metrics.summary import Summary, summarise
 
 __all__ = [
-    "DATASETS", "HUMANS", "PARAMETRIC_DATASETS", "Consistency", "DatasetInfo", "ShapeBias", "Summary",
+    "DATASETS", "HUMANS", "PARAMETRIC_DATASETS", "Consistency", "DatasetInfo", "RawData", "ShapeBias", "Summary",
     "accuracy", "accuracy_by_dataset", "accuracy_difference", "accuracy_ranking", "benchmark_trials",
     "canonical_condition", "consistency", "correctness_matrix", "dataset_info", "error_consistency",
     "humanlike", "humanlike_by_dataset", "humanlike_pairs", "humanlike_ranking", "image_id", "is_human",
-    "ood_accuracy", "pairwise_consistency", "read_csv", "read_raw_data", "shape_bias", "shape_bias_by_category",
-    "summarise", "texture_category",
+    "load_raw_data", "missing_datasets", "ood_accuracy", "pairwise_consistency", "read_csv", "read_performances",
+    "read_raw_data", "shape_bias", "shape_bias_by_category", "summarise", "texture_category",
 ]

@@ -12,13 +12,17 @@ from genfast.metrics.benchmark import (HUMANLIKE_METRICS, HUMANS, accuracy_by_da
                                        humanlike_by_dataset, humanlike_pairs, humanlike_ranking, observers,
                                        ood_accuracy)
 from genfast.metrics.datasets import DATASETS, SHAPE_BIAS_DATASET
-from genfast.metrics.rawdata import is_human
+from genfast.metrics.rawdata import is_human, missing_datasets
 from genfast.metrics.shape_bias import ShapeBias, shape_bias, shape_bias_by_category
 
 
 @dataclass(frozen=True)
 class Summary:
-    """All metrics of a set of trials. Frames are indexed by observer; HUMANS is the pooled human observer."""
+    """All metrics of a set of trials. Frames are indexed by observer; HUMANS is the pooled human observer.
+
+    A partial model lacks a dataset that the trials hold: it is ranked apart from the complete models, since its
+    means cover fewer datasets.
+    """
 
     datasets: list[str]
     models: list[str]
@@ -31,25 +35,39 @@ class Summary:
     shape_bias: dict[str, ShapeBias]  # empty without cue-conflict data
     shape_bias_by_category: pd.DataFrame  # observer x shape category
     accuracy_by_condition: pd.DataFrame  # columns dataset, condition, observer, accuracy
+    missing_datasets: dict[str, list[str]]  # partial model: the datasets it lacks
+    imagenet_accuracy: pd.Series  # model: top-1 accuracy on the toolbox's imagenet_validation (often empty)
 
     @property
     def observers(self) -> list[str]:
         """Models, then human subjects, then the pooled humans (when there are any)."""
         return self.models + self.humans + ([HUMANS] if self.humans else [])
 
-    def accuracy_table(self) -> pd.DataFrame:
-        """The OOD-accuracy benchmark table (models, ranked)."""
-        return accuracy_ranking(self.ood_accuracy)
+    @property
+    def complete_models(self) -> list[str]:
+        """The models that have every dataset."""
+        return [m for m in self.models if m not in self.missing_datasets]
 
-    def humanlike_table(self) -> pd.DataFrame:
-        """The most-human-like benchmark table (models, ranked on each metric and by mean rank)."""
-        return humanlike_ranking(self.humanlike)
+    @property
+    def partial_models(self) -> list[str]:
+        """The models that lack a dataset (see missing_datasets)."""
+        return [m for m in self.models if m in self.missing_datasets]
+
+    def accuracy_table(self, partial: bool = False) -> pd.DataFrame:
+        """The OOD-accuracy benchmark table: the complete models ranked, or (`partial`) the partial ones apart."""
+        return accuracy_ranking(self.ood_accuracy.reindex(self.partial_models if partial else self.complete_models))
+
+    def humanlike_table(self, partial: bool = False) -> pd.DataFrame:
+        """The most-human-like benchmark table (ranked on each metric and by mean rank), as accuracy_table."""
+        group = self.partial_models if partial else self.complete_models
+        return humanlike_ranking(self.humanlike.loc[[m for m in group if m in self.humanlike.index]])
 
     def to_json(self) -> dict[str, Any]:
-        """The numbers keyed by observer (NaN and missing values become null)."""
+        """The numbers keyed by observer (NaN and missing values become null); a partial model's ranks are among
+        the partial models."""
         ood = self.ood_accuracy
-        acc_rank = self.accuracy_table()["rank"] if self.models else pd.Series(dtype=float)
-        human_rank = self.humanlike_table() if len(self.humanlike) and self.models else pd.DataFrame()
+        acc_rank = pd.concat([self.accuracy_table(p)["rank"] for p in (False, True)])
+        human_rank = pd.concat([self.humanlike_table(p) for p in (False, True)])
         out: dict[str, Any] = {}
         for name in self.observers:
             kind = "humans" if name == HUMANS else "human" if is_human(name) else "model"
@@ -60,6 +78,9 @@ class Summary:
                 if name in self.ood_accuracy_by_dataset.index else {},
                 "ood_accuracy": _number(ood.get(name)),
             }
+            if kind == "model":
+                entry["complete"] = name not in self.missing_datasets
+                entry["missing_datasets"] = self.missing_datasets.get(name, [])
             if name in self.humanlike.index:
                 entry.update({m: _number(self.humanlike.loc[name, m]) for m in HUMANLIKE_METRICS})
             if name in self.shape_bias:
@@ -72,7 +93,8 @@ class Summary:
             if name in human_rank.index:
                 entry.update({c: float(human_rank.loc[name, c]) for c in human_rank.columns if c.endswith("rank")})
             out[name] = entry
-        return {"datasets": self.datasets, "observers": out}
+        return {"datasets": self.datasets, "observers": out,
+                "imagenet_validation_accuracy": _numbers(self.imagenet_accuracy)}
 
 
 def _number(value: Any) -> float | None:
@@ -83,8 +105,9 @@ def _numbers(row: pd.Series) -> dict[str, float | None]:
     return {str(k): _number(v) for k, v in row.items() if not pd.isna(v)}
 
 
-def summarise(trials: pd.DataFrame) -> Summary:
-    """Compute every metric for every observer of `trials` (a frame from read_raw_data)."""
+def summarise(trials: pd.DataFrame, imagenet: pd.DataFrame | None = None) -> Summary:
+    """Compute every metric for every observer of `trials` (a frame from read_raw_data), and the top-1 accuracy
+    of the models of `imagenet` (RawData.imagenet)."""
     if len(trials) == 0:
         raise ValueError("summarise: no trials")
     present = set(trials["dataset"].astype(str).unique())
@@ -103,6 +126,7 @@ def summarise(trials: pd.DataFrame) -> Summary:
     cue = trials.loc[trials["dataset"] == SHAPE_BIAS_DATASET]
     if len(cue):
         groups = {name: cue.loc[cue["observer"] == name] for name in models + humans}
+        groups = {name: group for name, group in groups.items() if len(group)}  # not every observer has it
         if has_humans:
             groups[HUMANS] = cue.loc[cue["observer"].astype(str).map(is_human)]
         for name, group in groups.items():
@@ -116,8 +140,16 @@ def summarise(trials: pd.DataFrame) -> Summary:
         ood_accuracy=ood_accuracy(trials),
         humanlike=by_dataset.groupby(level="observer").mean(), humanlike_by_dataset=by_dataset, shape_bias=shape,
         shape_bias_by_category=pd.DataFrame.from_dict(by_category, orient="index"),
-        accuracy_by_condition=_accuracy_by_condition(trials),
+        accuracy_by_condition=_accuracy_by_condition(trials), missing_datasets=missing_datasets(trials),
+        imagenet_accuracy=_imagenet_accuracy(imagenet),
     )
+
+
+def _imagenet_accuracy(imagenet: pd.DataFrame | None) -> pd.Series:
+    if imagenet is None or len(imagenet) == 0:
+        return pd.Series(dtype=float)
+    plain = imagenet.assign(observer=imagenet["observer"].astype(str))
+    return plain.groupby("observer")["correct"].mean().sort_values(ascending=False, kind="stable")
 
 
 def _ordered(table: pd.DataFrame, datasets: list[str]) -> pd.DataFrame:

@@ -9,24 +9,39 @@ from genfast.metrics.benchmark import HUMANS
 from genfast.metrics.summary import Summary
 
 
+PARTIAL = " (partial)"
+"""Appended to a partial model's name in every table."""
+
+
 def display_tables(summary: Summary) -> list[tuple[str, pd.DataFrame]]:
-    """(title, table) pairs: benchmark rankings, per-dataset accuracy, shape bias, per-subject numbers."""
+    """(title, table) pairs: benchmark rankings (complete models, then partial ones ranked apart), per-dataset
+    accuracy, shape bias, ImageNet validation, per-subject numbers. Partial models are marked PARTIAL."""
     tables: list[tuple[str, pd.DataFrame]] = []
     reference = [HUMANS] if summary.humans else []
     n = len(summary.datasets)
-    if summary.models:
-        ranking = summary.accuracy_table()
+    for partial in (False, True):
+        ranking = summary.accuracy_table(partial)
+        if ranking.empty:
+            continue
         rows = ranking.assign(datasets=summary.ood_accuracy_by_dataset.loc[ranking.index].notna().sum(axis=1))
+        if partial:
+            rows["lacks"] = [", ".join(summary.missing_datasets[m]) for m in rows.index]
         if reference:
-            rows.loc[HUMANS] = [summary.ood_accuracy[HUMANS], math.nan, n]
-        tables.append((f"Benchmark: OOD accuracy (mean over {n} dataset(s), benchmark conditions)",
+            rows.loc[HUMANS] = [summary.ood_accuracy[HUMANS], math.nan, n] + ([""] if partial else [])
+        title = (f"Benchmark: OOD accuracy of partial models (ranked apart: mean over the datasets each has, "
+                 f"of {n}; benchmark conditions)") if partial else \
+            f"Benchmark: OOD accuracy (mean over {n} dataset(s), benchmark conditions)"
+        tables.append((title,
                        rows.rename(columns={"ood_accuracy": "OOD accuracy", "rank": "rank"})))
-    if summary.models and len(summary.humanlike):
-        ranked = summary.humanlike_table()[["accuracy_difference", "observed_consistency", "error_consistency",
-                                            "mean_rank"]]
+    for partial in (False, True):
+        ranked = summary.humanlike_table(partial)
+        if ranked.empty:
+            continue
+        ranked = ranked[["accuracy_difference", "observed_consistency", "error_consistency", "mean_rank"]]
         if reference:
             ranked.loc[HUMANS] = [*summary.humanlike.loc[HUMANS].tolist(), math.nan]
-        tables.append(("Benchmark: most human-like (vs. human subjects; mean over conditions, subjects, datasets)",
+        which = " of partial models (ranked apart" if partial else " (vs. human subjects"
+        tables.append((f"Benchmark: most human-like{which}; mean over conditions, subjects, datasets)",
                        ranked.rename(columns={"accuracy_difference": "accuracy diff. (lower better)",
                                               "observed_consistency": "observed consistency",
                                               "error_consistency": "error consistency",
@@ -41,6 +56,9 @@ def display_tables(summary: Summary) -> list[tuple[str, pd.DataFrame]]:
                              index=names)
         tables.append(("Shape bias (cue-conflict: shape / (shape + texture) decisions)", shape))
         tables.append(("Shape bias per shape category", summary.shape_bias_by_category.loc[names].T))
+    if len(summary.imagenet_accuracy):
+        tables.append(("ImageNet validation (the toolbox's imagenet_validation: clean images, 1000 classes; not "
+                       "part of the benchmark)", summary.imagenet_accuracy.to_frame("top-1 accuracy")))
     if summary.humans:
         subjects = pd.DataFrame({"OOD accuracy": summary.ood_accuracy.reindex(summary.humans)}, index=summary.humans)
         if len(summary.humanlike):
@@ -52,7 +70,8 @@ def display_tables(summary: Summary) -> list[tuple[str, pd.DataFrame]]:
                                       for h in summary.humans]
         subjects["datasets"] = summary.ood_accuracy_by_dataset.reindex(summary.humans).notna().sum(axis=1)
         tables.append(("Human subjects individually (consistency against the other subjects)", subjects))
-    return tables
+    labels = {m: m + PARTIAL for m in summary.partial_models}
+    return [(title, table.rename(index=labels, columns=labels)) for title, table in tables]
 
 
 def _cell(value: object, column: str) -> str:

@@ -5,8 +5,7 @@ import argparse
 from pathlib import Path
 
 from genfast.cli import naming
-from genfast.metrics.cli import add_data_arguments
-from genfast.metrics.rawdata import read_raw_data
+from genfast.metrics.cli import add_data_arguments, read_inputs
 from genfast.plots.report import write_report
 
 
@@ -22,9 +21,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Read the raw data, write the report, list what was written."""
-    trials = read_raw_data(args.raw_data, args.datasets)
+    raw = read_inputs(args)
     with naming(args.out):
-        written = write_report(trials, args.out, args.models, source=str(args.raw_data))
+        written = write_report(raw.trials, args.out, args.models, source=str(args.raw_data), imagenet=raw.imagenet)
     for path in written:
         print(path)
     return 0

@@ -49,12 +49,18 @@ def draw_figures(summary: Summary, out_dir: Path) -> dict[str, list[Path]]:
 
 
 def write_report(trials: pd.DataFrame, out_dir: str | Path, models: list[str] | None = None,
-                 source: str = "") -> list[Path]:
-    """Draw the figures and write summary.md and summary.html into `out_dir`; return every file written."""
+                 source: str = "", imagenet: pd.DataFrame | None = None) -> list[Path]:
+    """Draw the figures and write summary.md and summary.html into `out_dir`; return every file written.
+
+    `imagenet` (RawData.imagenet) adds the models' ImageNet validation accuracy to the tables.
+    """
     out = Path(out_dir)
-    summary = summarise(select_models(trials, models))
+    if imagenet is not None and models is not None:
+        imagenet = imagenet.loc[imagenet["observer"].isin(models)]
+    summary = summarise(select_models(trials, models), imagenet)
     figures = draw_figures(summary, out)
     tables = display_tables(summary)
+    benchmark = [table for table in tables if table[0].startswith("Benchmark")]
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     intro = (f"Raw data: {source or 'given trials'}; {len(summary.datasets)} dataset(s); "
              f"models: {', '.join(summary.models) or 'none'}; {len(summary.humans)} human subject(s). "
@@ -66,7 +72,7 @@ def write_report(trials: pd.DataFrame, out_dir: str | Path, models: list[str] | 
             "table{border-collapse:collapse;margin-bottom:1.5em}td,th{border:1px solid #ccc;padding:3px 8px}"
             "td{text-align:right}td:first-child{text-align:left}img{max-width:100%}</style></head><body>",
             "<h1>model-vs-human summary</h1>", f"<p>{intro}</p>"]
-    for title, table in tables[:2]:
+    for title, table in benchmark:
         markdown += [to_markdown(title, table), ""]
         html.append(to_html(title, table))
     for name, paths in figures.items():
@@ -77,7 +83,7 @@ def write_report(trials: pd.DataFrame, out_dir: str | Path, models: list[str] | 
         html += [f"<h2>{_FIGURE_TITLES[name]}</h2>",
                  f"<img alt='{_FIGURE_TITLES[name]}' src='data:image/png;base64,{encoded}'>",
                  f"<p><a href='{paths[1].name}'>PDF</a></p>"]
-    for title, table in tables[2:]:
+    for title, table in tables[len(benchmark):]:
         markdown += [to_markdown(title, table), ""]
         html.append(to_html(title, table))
     html.append("</body></html>")
