@@ -18,7 +18,8 @@ README = (ROOT / "README.md").read_text()
 
 
 def environment(tmp_path: Path) -> dict[str, str]:
-    """The caller's environment with `python` and `genfast` on PATH as this interpreter and its genfast."""
+    """The caller's environment with `python`, `genfast` and `torchrun` on PATH as this interpreter and its
+    genfast and torch."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "python").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
@@ -30,6 +31,8 @@ def environment(tmp_path: Path) -> dict[str, str]:
             (bin_dir / "genfast").write_text(f'#!/bin/sh\nexec "{sys.executable}" -m genfast.cli "$@"\n')
         else:
             raise AssertionError(f"genfast is installed but its console script is not at {script}")
+    if not Path(sys.executable).with_name("torchrun").exists():  # torch's launcher, as the interpreter runs it
+        (bin_dir / "torchrun").write_text(f'#!/bin/sh\nexec "{sys.executable}" -m torch.distributed.run "$@"\n')
     for shim in bin_dir.iterdir():
         shim.chmod(0o755)
     paths = [os.path.abspath(p) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
@@ -89,6 +92,8 @@ def test_readme_commands(tmp_path):
     assert csv[0] == "subj,session,trial,rt,object_response,category,condition,imagename" and len(csv) == 21
     assert "digits" in json.loads((tmp_path / "runs/digits/metrics.json").read_text())["observers"]
     assert (tmp_path / "runs/digits/report/summary.md").is_file()
+    run(readme_block("### More than one GPU"), tmp_path, env)  # torchrun on 2 CPU ranks, the same CSV (cmp)
+    assert list((tmp_path / "runs/digits-2/journal/contrast").glob("*.rank-1.jsonl"))
 
 
 @pytest.mark.slow

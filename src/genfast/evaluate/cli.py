@@ -92,8 +92,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--method", default="genfast", help="scoring method (default: genfast)")
     p.add_argument("--seed", type=int, default=0, help="noise seed (default: 0)")
     p.add_argument("--batch-size", type=_positive, default=None, help="denoiser rows per call")
-    p.add_argument("--chunk-size", type=_positive, default=64,
-                   help="images handed to the classifier per call (default: 64)")
+    p.add_argument("--chunk-size", type=_positive, default=None,
+                   help="images handed to the classifier per call, and to a rank at a time under torchrun (default: "
+                        "64; with several ranks at most 64 and small enough that each rank gets about 4 chunks)")
     p.add_argument("--model-option", type=_model_option, action="append", default=[], metavar="NAME=VALUE",
                    help="an option of the model's adapter, repeatable (e.g. resolution=512, guidance_scale=3.5, "
                         "clean_caption=False, use_t5=False; README's family table lists them); part of the "

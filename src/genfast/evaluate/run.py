@@ -92,7 +92,7 @@ class EvaluateConfig:
     dtype: str | None = None
     limit: int | None = None
     on_error: str = "raise"
-    chunk_size: int = 64
+    chunk_size: int | None = None  # images per classify call and per handed-out chunk; None: chunk_size_for()
     progress: bool = True
     model_options: tuple[tuple[str, Any], ...] = ()  # adapter options (e.g. resolution, guidance_scale)
     merge_only: bool = False  # write the outputs from the journals, classify nothing
@@ -104,7 +104,7 @@ class EvaluateConfig:
             raise ValueError(f"timeout must be a positive number of seconds, got {self.timeout!r}")
         if self.on_error not in ON_ERROR:
             raise ValueError(f"on_error must be one of {', '.join(ON_ERROR)}, got {self.on_error!r}")
-        if self.chunk_size < 1:
+        if self.chunk_size is not None and self.chunk_size < 1:
             raise ValueError(f"chunk_size must be a positive integer, got {self.chunk_size!r}")
         if len(check_class_names(self.classes)) < 2:
             raise ValueError(f"classes must name at least two classes to choose between, got {list(self.classes)}")
@@ -360,6 +360,12 @@ def _classify_chunk(classifier: ClassifierLike, chunk: list[Item], contents: lis
         record(i, prediction)
 
 
+def chunk_size_for(images: int, ranks: int) -> int:
+    """The default chunk: 64 images, or with several ranks small enough that each gets about four chunks of a
+    small job (so that all of them work and the last chunks end close together)."""
+    return 64 if ranks == 1 else max(1, min(64, math.ceil(images / (4 * ranks))))
+
+
 def _count(dataset: Dataset, hashes: dict[str, str], entries: dict[tuple[Any, ...], Any]) -> int:
     """How many of the dataset's images (as they are now) the entries hold."""
     return sum((item.relpath, hashes[item.relpath]) in entries for item in dataset.items)
@@ -420,7 +426,8 @@ def _evaluate(config: EvaluateConfig, classifier: ClassifierLike | None, world: 
             else:
                 pending = json.loads(world.share("pending"))
             work = [(d, i) for d, items in enumerate(pending) for i in items]
-            chunks = [work[s:s + config.chunk_size] for s in range(0, len(work), config.chunk_size)]
+            size = config.chunk_size or chunk_size_for(len(work), world.size)
+            chunks = [work[s:s + size] for s in range(0, len(work), size)]
             if chunks and classifier is None:
                 classifier = make_classifier(config)  # an existing journal still lacks images
             total = sum(len(d.items) for d in datasets)
