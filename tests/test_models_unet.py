@@ -181,6 +181,26 @@ def test_no_cross_attention_in_first_block_falls_back_with_reason(tmp_path, capl
     torch.testing.assert_close(adapter.denoise(*rows), adapter.denoise_plain(*rows), rtol=1e-4, atol=1e-5)
 
 
+def test_another_diffusers_release_runs_the_plain_forward_with_reason(sd_eps, monkeypatch):
+    """The class-sharing forward follows one diffusers release: under another, the savings are off and say why
+    (in the adapter's options and in genfast.info), and the denoiser is the plain diffusers forward."""
+    import diffusers
+
+    from genfast.info import collect
+
+    monkeypatch.setattr(diffusers, "__version__", "0.99.0")
+    adapter = load_model(sd_eps, device="cpu", dtype=torch.float32, attention="sdpa")
+    options = adapter.options()
+    assert options["share_prefix"] is False and options["cache_class_kv"] is False
+    assert "diffusers 0.99.0 is installed" in options["disabled"]["share_prefix"]
+    assert adapter.runner.uses_plain_forward
+    facts = collect()["unet_fast_forward"]
+    assert facts["usable"] is False and "plain diffusers forward runs instead" in facts["reason"]
+    adapter.encode_classes(CLASSES, PROMPT)
+    rows = make_rows(adapter.latent_shape, len(CLASSES))
+    torch.testing.assert_close(adapter.denoise(*rows), diffusers_reference(sd_eps), rtol=1e-5, atol=1e-5)
+
+
 def test_unsupported_unet_features_are_clear_errors(tmp_path):
     path = make_tiny_sd_pipeline(tmp_path / "sd", unet_config={"class_embed_type": "timestep"}, max_length=8)
     with pytest.raises(ValueError, match="class_embed_type"):

@@ -68,6 +68,29 @@ def _xformers_facts() -> dict[str, Any]:
     return {"installed": True, "version": version, "reason": None}
 
 
+def _unet_forward_facts() -> dict[str, Any]:
+    try:
+        import diffusers
+
+        from genfast.models.unet import FAST_FORWARD_DIFFUSERS, fast_forward_blocker
+    except Exception as exc:  # noqa: BLE001 - report, never raise
+        return {"usable": False, "diffusers_version": None, "follows": None, "reason": f"{type(exc).__name__}: {exc}"}
+    reason = fast_forward_blocker()
+    return {"usable": reason is None, "diffusers_version": diffusers.__version__, "follows": list(FAST_FORWARD_DIFFUSERS),
+            "reason": reason}
+
+
+def _triton_op_facts(triton: dict[str, Any]) -> dict[str, Any]:
+    from genfast import kernels
+
+    if not triton["usable"]:
+        return {"registered": [], "reason": triton["reason"]}
+    try:
+        return {"registered": [op._qualified_op_name for op in kernels.ops()], "reason": None}
+    except Exception as exc:  # noqa: BLE001
+        return {"registered": [], "reason": f"{type(exc).__name__}: {exc}"}
+
+
 def collect() -> dict[str, Any]:
     """All the facts ``python -m genfast.info`` prints, as a JSON-serialisable dict."""
     native = _native_facts()
@@ -80,7 +103,9 @@ def collect() -> dict[str, Any]:
         "native_cpu_kernels": {"usable": native["loaded"], "reason": native["reason"]},
         "cuda_kernels": _cuda_kernel_facts(native["loaded"]),
         "torch_cuda": torch_cuda,
-        "triton": _triton_facts(torch_cuda["available"]),
+        "triton": (triton := _triton_facts(torch_cuda["available"])),
+        "triton_ops": _triton_op_facts(triton),
+        "unet_fast_forward": _unet_forward_facts(),
         "xformers": _xformers_facts(),
     }
 
@@ -114,6 +139,11 @@ def format_report(facts: dict[str, Any]) -> str:
         f"triton:               {_yes_no(triton['usable'], triton['reason'])}"
         + (f" [version {triton['version']}, gpu={triton['gpu']}, TRITON_INTERPRET={int(triton['interpret'])}]"
            if triton["importable"] else ""),
+        f"triton ops:           {_yes_no(bool(facts['triton_ops']['registered']), facts['triton_ops']['reason'])}"
+        + (f" [{', '.join(facts['triton_ops']['registered'])}]" if facts["triton_ops"]["registered"] else ""),
+        f"UNet fast forward:    {_yes_no(facts['unet_fast_forward']['usable'], facts['unet_fast_forward']['reason'])}"
+        + (f" [diffusers {facts['unet_fast_forward']['diffusers_version']}]"
+           if facts["unet_fast_forward"]["usable"] else ""),
         f"xformers:             {_yes_no(xf['installed'], xf['reason'])}"
         + (f" [version {xf['version']}]" if xf["installed"] else ""),
     ]

@@ -7,7 +7,9 @@ class has text keys and values projected once per run. Two cross-attention ops e
 - :func:`shared_query_cross_attention`: one query per sample, attended to the keys/values of each of the
   sample's classes (the UNet's first cross-attention, where the query is still shared by all classes).
 
-Importing this package never fails: without Triton, or without a CUDA device and without the interpreter
+Each kernel is a ``torch.library.triton_op`` (``torch.ops.genfast.class_cross_attention`` and the others in
+:data:`OPS`, with fake implementations), registered when first used, so torch.compile and FakeTensor tracing
+see them as operators. Importing this package never fails: without Triton, or without a CUDA device and without the interpreter
 (TRITON_INTERPRET=1, which must be set before Triton is imported), :func:`available` is False,
 :func:`unavailable_reason` says why and the ops raise RuntimeError with that reason.
 
@@ -31,7 +33,21 @@ from genfast.kernels.validation import (
     check_scale,
 )
 
-__all__ = ["available", "unavailable_reason", "class_cross_attention", "shared_query_cross_attention"]
+__all__ = ["available", "unavailable_reason", "class_cross_attention", "shared_query_cross_attention", "ops"]
+
+OPS: tuple[str, ...] = ("class_cross_attention", "class_cross_attention_out", "shared_query_cross_attention",
+                        "shared_query_cross_attention_out")
+"""The torch.library triton_ops (namespace genfast) behind the public functions, registered by :func:`ops`."""
+
+
+def ops() -> tuple[torch._ops.OpOverloadPacket, ...]:
+    """Register the Triton kernels as ``torch.ops.genfast`` ops (once: on the first call) and return them;
+    RuntimeError with the reason where the kernels cannot run."""
+    require_available()
+    import genfast.kernels.class_attention  # noqa: F401 - importing a kernel module registers its ops
+    import genfast.kernels.shared_query_attention  # noqa: F401
+
+    return tuple(getattr(torch.ops.genfast, name) for name in OPS)
 
 
 def class_cross_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, class_index: torch.Tensor,
@@ -52,9 +68,11 @@ def class_cross_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cla
     scale = check_scale(scale)
     if out is not None:
         check_out(out, tuple(q.shape), q.dtype, q.device)
-    from genfast.kernels.class_attention import launch_class_attention
-
-    return launch_class_attention(q, k, v, class_index, scale, out)
+    ops()
+    if out is None:
+        return torch.ops.genfast.class_cross_attention(q, k, v, class_index, scale)
+    torch.ops.genfast.class_cross_attention_out(q, k, v, class_index, scale, out)
+    return out
 
 
 def shared_query_cross_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, sample_offsets: torch.Tensor,
@@ -77,6 +95,8 @@ def shared_query_cross_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tens
     scale = check_scale(scale)
     if out is not None:
         check_out(out, (class_index.shape[0], *q.shape[1:]), q.dtype, q.device)
-    from genfast.kernels.shared_query_attention import launch_shared_query_attention
-
-    return launch_shared_query_attention(q, k, v, sample_offsets, class_index, scale, out)
+    ops()
+    if out is None:
+        return torch.ops.genfast.shared_query_cross_attention(q, k, v, sample_offsets, class_index, scale)
+    torch.ops.genfast.shared_query_cross_attention_out(q, k, v, sample_offsets, class_index, scale, out)
+    return out

@@ -10,6 +10,7 @@ from typing import Any, Callable
 import torch
 import triton
 import triton.language as tl
+from torch.library import wrap_triton
 
 from genfast.kernels.availability import interpreting
 
@@ -50,11 +51,14 @@ def _prune_configs(configs: list[triton.Config], named_args: dict[str, Any], **k
     return [configs[0]] + [c for c in configs[1:] if fits(c)]
 
 
-def autotuned(kernel: Callable) -> Callable:
-    """The GPU launcher of a cross-attention kernel: autotuned per (Nq, Lk, head_dim, dtypes)."""
-    return triton.autotune(
+def autotuned(kernel: Callable) -> tuple[Callable, Callable]:
+    """The GPU launchers of a cross-attention kernel: SMALL_CONFIG alone (no tuning), and autotuned per
+    (Nq, Lk, head_dim, dtypes); both are Triton autotuners, so wrap_triton carries their launch configs."""
+    small = triton.autotune(configs=[SMALL_CONFIG], key=[])(kernel)
+    tuned = triton.autotune(
         configs=_GPU_CONFIGS, key=["Nq", "Lk", "D"], prune_configs_by={"early_config_prune": _prune_configs}
     )(kernel)
+    return small, tuned
 
 
 def dot_precision(dtype: torch.dtype) -> str:
@@ -66,19 +70,18 @@ def dot_precision(dtype: torch.dtype) -> str:
     return "ieee"
 
 
-def launch(kernel: Callable, tuned: Callable, programs: int, nq: int, args: tuple, head_dim: int,
-           dtype: torch.dtype) -> None:
-    """Launch over a (programs, query tiles) grid: autotuned on GPU (SMALL_CONFIG for small Nq), the
-    interpreter config on CPU."""
+def launch(kernel: Callable, launchers: tuple[Callable, Callable], programs: int, nq: int, args: tuple,
+           head_dim: int, dtype: torch.dtype) -> None:
+    """Launch over a (programs, query tiles) grid through torch.library.wrap_triton (so torch.compile sees the
+    kernel): the interpreter config on CPU, SMALL_CONFIG for small Nq, else autotuned."""
     meta = {"BLOCK_D": max(16, triton.next_power_of_2(head_dim)), "DOT_PRECISION": dot_precision(dtype)}
     if interpreting():
-        kernel[(programs, triton.cdiv(nq, INTERPRETER_META["BLOCK_M"]))](*args, **meta, **INTERPRETER_META)
-    elif nq < AUTOTUNE_MIN_QUERIES:
-        kernel[(programs, triton.cdiv(nq, SMALL_CONFIG.kwargs["BLOCK_M"]))](
-            *args, **meta, **SMALL_CONFIG.kwargs, num_warps=SMALL_CONFIG.num_warps,
-            num_stages=SMALL_CONFIG.num_stages)
-    else:
-        tuned[lambda m: (programs, triton.cdiv(nq, m["BLOCK_M"]))](*args, **meta)
+        grid = (programs, triton.cdiv(nq, INTERPRETER_META["BLOCK_M"]))
+        wrap_triton(kernel)[grid](*args, **meta, **INTERPRETER_META)
+        return
+    small, tuned = launchers
+    wrap_triton(small if nq < AUTOTUNE_MIN_QUERIES else tuned)[
+        lambda m: (programs, triton.cdiv(nq, m["BLOCK_M"]))](*args, **meta)
 
 
 @triton.jit

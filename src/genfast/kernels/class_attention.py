@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 import triton
 import triton.language as tl
+from torch.library import triton_op
 
 from genfast.kernels.attention_core import (
     LOG2_E,
@@ -43,21 +44,47 @@ def _class_attention_kernel(
     store_output_tile(out_ptr + b * stride_ob + h * stride_oh, out, offs_m, offs_d, stride_om, stride_od, Nq, D)
 
 
-_class_attention_tuned = autotuned(_class_attention_kernel)
+_launchers = autotuned(_class_attention_kernel)
 
 
-def launch_class_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, class_index: torch.Tensor,
-                           scale: float, out: torch.Tensor | None) -> torch.Tensor:
-    """Run the kernel on validated inputs (any strides) into out, or a new contiguous [B, Nq, H, D] tensor."""
+def _launch_into(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, class_index: torch.Tensor, scale: float,
+                 out: torch.Tensor) -> None:
     rows, nq, heads, head_dim = q.shape
-    if out is None:
-        out = torch.empty((rows, nq, heads, head_dim), dtype=q.dtype, device=q.device)
     if out.numel() == 0:
-        return out
+        return
     args = (
         q, k, v, class_index.contiguous(), out,
         *q.stride(), *k.stride(), *v.stride(), *out.stride(),
         nq, k.shape[1], heads, head_dim, scale * LOG2_E,
     )
-    launch(_class_attention_kernel, _class_attention_tuned, rows * heads, nq, args, head_dim, q.dtype)
+    launch(_class_attention_kernel, _launchers, rows * heads, nq, args, head_dim, q.dtype)
+
+
+@triton_op("genfast::class_cross_attention", mutates_args=())
+def class_cross_attention_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, class_index: torch.Tensor,
+                             scale: float) -> torch.Tensor:
+    """The kernel on validated inputs (genfast.kernels.class_cross_attention checks them) into a new contiguous
+    [B, Nq, H, D] tensor."""
+    out = q.new_empty(q.shape)
+    _launch_into(q, k, v, class_index, scale, out)
     return out
+
+
+@triton_op("genfast::class_cross_attention_out", mutates_args={"out"})
+def class_cross_attention_out_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, class_index: torch.Tensor,
+                                 scale: float, out: torch.Tensor) -> None:
+    """The kernel on validated inputs into `out` (any strides)."""
+    _launch_into(q, k, v, class_index, scale, out)
+
+
+# Shape-only fakes: the Triton interpreter's kernels cannot be traced, so FakeTensor and meta runs use these
+# on every device (on a GPU, torch.compile still traces the launch itself through wrap_triton).
+@class_cross_attention_op.register_fake
+def _(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, class_index: torch.Tensor, scale: float) -> torch.Tensor:
+    return q.new_empty(q.shape)
+
+
+@class_cross_attention_out_op.register_fake
+def _(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, class_index: torch.Tensor, scale: float,
+      out: torch.Tensor) -> None:
+    return None

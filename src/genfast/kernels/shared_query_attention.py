@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 import triton
 import triton.language as tl
+from torch.library import triton_op
 
 from genfast.kernels.attention_core import (
     LOG2_E,
@@ -48,24 +49,48 @@ def _shared_query_attention_kernel(
                           Nq, D)
 
 
-_shared_query_attention_tuned = autotuned(_shared_query_attention_kernel)
+_launchers = autotuned(_shared_query_attention_kernel)
 
 
-def launch_shared_query_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-                                  sample_offsets: torch.Tensor, class_index: torch.Tensor,
-                                  scale: float, out: torch.Tensor | None) -> torch.Tensor:
-    """Run the kernel on validated inputs (any strides) into out, or a new contiguous [B, Nq, H, D] tensor."""
+def _launch_into(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, sample_offsets: torch.Tensor,
+                 class_index: torch.Tensor, scale: float, out: torch.Tensor) -> None:
     samples, nq, heads, head_dim = q.shape
-    rows = class_index.shape[0]
-    if out is None:
-        out = torch.empty((rows, nq, heads, head_dim), dtype=q.dtype, device=q.device)
     if out.numel() == 0:
-        return out
+        return
     args = (
         q, k, v, sample_offsets.contiguous(), class_index.contiguous(), out,
         *q.stride(), *k.stride(), *v.stride(), *out.stride(),
         nq, k.shape[1], heads, head_dim, scale * LOG2_E,
     )
-    launch(_shared_query_attention_kernel, _shared_query_attention_tuned, samples * heads, nq, args, head_dim,
-           q.dtype)
+    launch(_shared_query_attention_kernel, _launchers, samples * heads, nq, args, head_dim, q.dtype)
+
+
+@triton_op("genfast::shared_query_cross_attention", mutates_args=())
+def shared_query_cross_attention_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, sample_offsets: torch.Tensor,
+                                    class_index: torch.Tensor, scale: float) -> torch.Tensor:
+    """The kernel on validated inputs (genfast.kernels.shared_query_cross_attention checks them) into a new
+    contiguous [B, Nq, H, D] tensor."""
+    out = q.new_empty((class_index.shape[0], *q.shape[1:]))
+    _launch_into(q, k, v, sample_offsets, class_index, scale, out)
     return out
+
+
+@triton_op("genfast::shared_query_cross_attention_out", mutates_args={"out"})
+def shared_query_cross_attention_out_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                                        sample_offsets: torch.Tensor, class_index: torch.Tensor, scale: float,
+                                        out: torch.Tensor) -> None:
+    """The kernel on validated inputs into `out` (any strides)."""
+    _launch_into(q, k, v, sample_offsets, class_index, scale, out)
+
+
+# Shape-only fakes, as in class_attention.py.
+@shared_query_cross_attention_op.register_fake
+def _(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, sample_offsets: torch.Tensor, class_index: torch.Tensor,
+      scale: float) -> torch.Tensor:
+    return q.new_empty((class_index.shape[0], *q.shape[1:]))
+
+
+@shared_query_cross_attention_out_op.register_fake
+def _(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, sample_offsets: torch.Tensor, class_index: torch.Tensor,
+      scale: float, out: torch.Tensor) -> None:
+    return None

@@ -14,6 +14,7 @@ A text attention mask becomes a per-class additive bias on the text keys (:attr:
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 from types import ModuleType
 from typing import Any, Iterator
@@ -25,8 +26,10 @@ ATTENTION_BACKENDS: tuple[str, ...] = ("auto", "sdpa", "xformers", "triton")
 """Values of the ``attention`` option: auto picks triton on CUDA when genfast.kernels can run, else sdpa."""
 
 
+@functools.lru_cache(maxsize=1)
 def triton_kernels() -> tuple[ModuleType | None, str | None]:
-    """``(genfast.kernels, None)`` when its class cross-attention kernels can run here, else ``(None, reason)``."""
+    """``(genfast.kernels, None)`` when its class cross-attention kernels can run here, else ``(None, reason)``;
+    resolved once per process (the processors read it on every call), with the kernels' ops registered."""
     try:
         kernels = importlib.import_module("genfast.kernels")
     except Exception as exc:  # noqa: BLE001 - any import failure means "not available", with its reason
@@ -35,7 +38,10 @@ def triton_kernels() -> tuple[ModuleType | None, str | None]:
     if missing:
         return None, f"genfast.kernels does not provide {', '.join(missing)}"
     reason = kernels.unavailable_reason() if hasattr(kernels, "unavailable_reason") else None
-    return (None, reason) if reason else (kernels, None)
+    if reason:
+        return None, reason
+    kernels.ops()
+    return kernels, None
 
 
 def resolve_attention(attention: str, device: torch.device) -> str:

@@ -89,8 +89,28 @@ def _transformer_blocker(transformer: Any, block: str) -> str | None:
     return None
 
 
+FAST_FORWARD_DIFFUSERS: tuple[str, ...] = ("0.42",)
+"""The diffusers releases (major.minor) whose ``UNet2DConditionModel.forward`` :meth:`ClassConditionedUNet._forward_rows`
+follows, as checked against the plain forward by tests/test_models_unet.py; under any other release the savings
+are off, so a changed upstream forward can cost speed but never give a wrong answer."""
+
+
+def fast_forward_blocker() -> str | None:
+    """Why the class-sharing UNet forward cannot run with the installed diffusers, or None when it can."""
+    import diffusers
+
+    release = ".".join(diffusers.__version__.split(".")[:2])
+    if release in FAST_FORWARD_DIFFUSERS:
+        return None
+    return (f"diffusers {diffusers.__version__} is installed, but the class-sharing UNet forward follows diffusers "
+            f"{', '.join(FAST_FORWARD_DIFFUSERS)}: the plain diffusers forward runs instead (same results, without "
+            f"the savings)")
+
+
 def _optimisation_blocker(unet: Any) -> str | None:
     """Why class-indexed cross-attention cannot replace this UNet's cross-attention, or None when it can."""
+    if (reason := fast_forward_blocker()) is not None:
+        return reason
     blocks = [*unet.down_blocks, *([unet.mid_block] if unet.mid_block is not None else []), *unet.up_blocks]
     for block in blocks:
         name = type(block).__name__
