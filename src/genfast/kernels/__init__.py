@@ -21,6 +21,8 @@ unlike plain TF32) and exact float32 dots elsewhere.
 """
 from __future__ import annotations
 
+import importlib
+
 import torch
 
 from genfast.kernels.availability import available, interpreting, require_available, unavailable_reason
@@ -44,9 +46,8 @@ def ops() -> tuple[torch._ops.OpOverloadPacket, ...]:
     """Register the Triton kernels as ``torch.ops.genfast`` ops (once: on the first call) and return them;
     RuntimeError with the reason where the kernels cannot run."""
     require_available()
-    import genfast.kernels.class_attention  # noqa: F401 - importing a kernel module registers its ops
-    import genfast.kernels.shared_query_attention  # noqa: F401
-
+    for module in ("class_attention", "shared_query_attention"):  # importing a kernel module registers its ops
+        importlib.import_module(f"genfast.kernels.{module}")
     return tuple(getattr(torch.ops.genfast, name) for name in OPS)
 
 
