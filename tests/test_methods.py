@@ -35,6 +35,16 @@ def test_get_method_names_and_objects():
         get_method(3)
 
 
+def test_li2023_presets_are_their_published_commands():
+    """Li et al.'s commands.md, e.g. CIFAR-10: --n_samples 50 500 --to_keep 5 1 --loss l1."""
+    cifar = get_method("li2023-cifar10")
+    assert type(cifar) is Li2023 and (cifar.n_samples, cifar.to_keep, cifar.loss) == ((50, 500), (5, 1), "l1")
+    assert get_method("li2023-imagenet") == Li2023(n_samples=(50, 100, 500, 1000), to_keep=(500, 50, 10, 1))
+    assert get_method("li2023-pets:loss=l2") == Li2023(n_samples=(25, 250), to_keep=(5, 1), loss="l2")
+    with pytest.raises(ValueError, match="li2023-cifar10, li2023-pets"):
+        get_method("li2023-mnist")
+
+
 def test_li_grid_is_their_formula():
     for T, n in [(1000, 500), (1000, 50), (1000, 300), (1000, 7), (10, 10), (1000, 1)]:
         g = li_grid(T, n)

@@ -211,7 +211,8 @@ class Li2023(_Grid):
     loss=l1"; Flowers "li2023:n_samples=(20,50,100,500),to_keep=(20,10,5,1),loss=l1"; STL-10
     "li2023:n_samples=(100,500),to_keep=(5,1),loss=l1"; Food-101 and Aircraft
     "li2023:n_samples=(20,50,100,500),to_keep=(20,10,5,1)"; ImageNet "li2023:n_samples=(50,100,500,1000),
-    to_keep=(500,50,10,1)"; ObjectNet "li2023:n_samples=(50,100,500,1000),to_keep=(25,10,5,1)".
+    to_keep=(500,50,10,1)"; ObjectNet "li2023:n_samples=(50,100,500,1000),to_keep=(25,10,5,1)". Each is also a
+    named method, "li2023-<dataset>" (LI2023_PRESETS: "li2023-cifar10", "li2023-pets", ...).
 
     Deviations from their code: classes with equal mean errors are ranked by class index, lowest first (their
     torch.topk leaves the order of ties unspecified), and each class's mean error is taken in float64 (theirs:
@@ -402,16 +403,32 @@ class GenFast(Elimination):
 
 METHODS: dict[str, type[Method]] = {cls.name: cls for cls in (Exhaustive, Li2023, ClarkJaini2023, GenFast)}
 
+LI2023_PRESETS: dict[str, dict[str, object]] = {
+    "cifar10": {"n_samples": (50, 500), "to_keep": (5, 1), "loss": "l1"},
+    "pets": {"n_samples": (25, 250), "to_keep": (5, 1), "loss": "l1"},
+    "flowers": {"n_samples": (20, 50, 100, 500), "to_keep": (20, 10, 5, 1), "loss": "l1"},
+    "stl10": {"n_samples": (100, 500), "to_keep": (5, 1), "loss": "l1"},
+    "food101": {"n_samples": (20, 50, 100, 500), "to_keep": (20, 10, 5, 1)},
+    "aircraft": {"n_samples": (20, 50, 100, 500), "to_keep": (20, 10, 5, 1)},
+    "imagenet": {"n_samples": (50, 100, 500, 1000), "to_keep": (500, 50, 10, 1)},
+    "objectnet": {"n_samples": (50, 100, 500, 1000), "to_keep": (25, 10, 5, 1)},
+}
+"""Li et al.'s published command for each dataset (their commands.md), as `li2023-<dataset>` method names."""
+
 
 def get_method(method: str | Method) -> Method:
-    """A Method object from a Method, a name in METHODS, or "name:field=value,..." (for the command line),
-    e.g. "exhaustive:n_samples=20" or "genfast:p_value=1e-4,max_samples=256"."""
+    """A Method object from a Method, a name in METHODS or a Li et al. preset ("li2023-cifar10"), or
+    "name:field=value,..." (for the command line), e.g. "exhaustive:n_samples=20", "genfast:p_value=1e-4,
+    max_samples=256" or "li2023-pets:loss=l2" (a preset with a field changed)."""
     if isinstance(method, Method):
         return method
     if isinstance(method, str):
         name, _, params = method.partition(":")
+        preset = LI2023_PRESETS.get(name.removeprefix("li2023-")) if name.startswith("li2023-") else None
+        if preset is not None:
+            name = "li2023"
         if name in METHODS:
-            fields: dict[str, object] = {}
+            fields: dict[str, object] = dict(preset or {})
             for item in filter(None, re.split(r",(?![^()]*\))", params)):  # commas outside parentheses
                 key, sep, value = item.partition("=")
                 if not sep:
@@ -424,4 +441,6 @@ def get_method(method: str | Method) -> Method:
                 return METHODS[name](**fields)
             except TypeError as exc:
                 raise ValueError(f"method {method!r}: {exc}") from None
-    raise ValueError(f"unknown method {method!r}; valid names: {', '.join(METHODS)} (or a Method object)")
+    presets = ", ".join(f"li2023-{d}" for d in LI2023_PRESETS)
+    raise ValueError(f"unknown method {method!r}; valid names: {', '.join(METHODS)}, {presets} (or a Method "
+                     f"object)")
