@@ -397,7 +397,9 @@ def _evaluate(config: EvaluateConfig, classifier: ClassifierLike | None, world: 
         if name in names[:i]:
             raise ValueError(f"datasets {datasets[names.index(name)].root} and {datasets[i].root} would both "
                              f"be written as {name!r}; choose one with --datasets")
-    settings = config.settings()
+    # rank 0 reads the model's files for their hash (seconds for a large model): once per job, not per rank
+    shared = world.share("settings", json.dumps(config.settings()).encode() if world.rank == 0 else None)
+    settings = json.loads(shared)
     hashes = [{item.relpath: content_hash(item.path) for item in d.items} for d in datasets]
     if config.merge_only:
         if world.rank != 0:
