@@ -181,6 +181,20 @@ def test_no_cross_attention_in_first_block_falls_back_with_reason(tmp_path, capl
     torch.testing.assert_close(adapter.denoise(*rows), adapter.denoise_plain(*rows), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow  # tracing the UNet: about 10-20 s on a 2-core CPU
+def test_fast_forward_compiles_as_one_graph(sd_eps):
+    """torch.compile(fullgraph=True) traces the class-sharing forward (prefix sharing, cached class K/V, the
+    class index the processors read) without a graph break, and the compiled forward gives the same result.
+    aot_eager traces through AOTAutograd as inductor does, without spending minutes generating C++."""
+    adapter = load_model(sd_eps, device="cpu", dtype=torch.float32, attention="sdpa")
+    adapter.encode_classes(CLASSES, PROMPT)
+    z_t, t, offsets, class_index = make_rows(adapter.latent_shape, len(CLASSES))
+    timesteps = adapter.model_timesteps(t)
+    compiled = torch.compile(adapter.runner.forward, fullgraph=True, backend="aot_eager")
+    torch.testing.assert_close(compiled(z_t, timesteps, offsets, class_index),
+                               adapter.runner.forward(z_t, timesteps, offsets, class_index), rtol=1e-5, atol=1e-6)
+
+
 def test_another_diffusers_release_runs_the_plain_forward_with_reason(sd_eps, monkeypatch):
     """The class-sharing forward follows one diffusers release: under another, the savings are off and say why
     (in the adapter's options and in genfast.info), and the denoiser is the plain diffusers forward."""
