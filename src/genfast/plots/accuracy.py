@@ -12,19 +12,21 @@ from genfast.metrics.benchmark import HUMANS
 from genfast.metrics.datasets import DATASETS
 from genfast.metrics.rawdata import is_human
 from genfast.metrics.summary import Summary
+from genfast.plots.definitions import PlotDefinitions
 from genfast.plots.style import new_figure, observer_styles
 
 CHANCE = 1 / 16
 
 
-def plot_accuracy_by_condition(summary: Summary, models: list[str] | None = None, columns: int = 4) -> Figure:
+def plot_accuracy_by_condition(summary: Summary, models: list[str] | None = None, columns: int = 4,
+                               definitions: PlotDefinitions | None = None) -> Figure:
     """A grid of panels, one per parametric dataset present; conditions in the toolbox's order (increasing
-    distortion), labelled with their levels; dotted line at chance (1/16)."""
+    distortion), labelled with their levels; dotted line at chance (1/16). Styles from `definitions`."""
     models = summary.models if models is None else models
     datasets = [d for d in summary.datasets if DATASETS[d].parametric]
     if not datasets:
         raise ValueError("accuracy plot: the raw data has no parametric dataset")
-    styles = observer_styles(models)
+    styles = observer_styles(models, definitions)
     table = summary.accuracy_by_condition
     rows = math.ceil(len(datasets) / columns)
     ncols = min(columns, len(datasets))
@@ -44,7 +46,7 @@ def plot_accuracy_by_condition(summary: Summary, models: list[str] | None = None
             per_subject = pd.DataFrame([values(group) for _, group in subjects.groupby("observer")])
             ax.fill_between(x, per_subject.min().to_numpy(), per_subject.max().to_numpy(),
                             color=styles[HUMANS].colour, alpha=0.15, linewidth=0, label="human subjects (range)")
-        for name in [*models, HUMANS]:
+        for name in styles:
             rows_of = in_dataset.loc[in_dataset["observer"] == name]
             if len(rows_of):
                 style = styles[name]

@@ -8,6 +8,7 @@ import numpy as np
 
 from genfast.metrics.benchmark import HUMANS
 from genfast.metrics.summary import Summary
+from genfast.plots.definitions import PlotDefinitions
 from genfast.plots.style import new_figure, observer_styles
 
 _PANELS = (("error_consistency", "Error consistency (kappa)"),
@@ -15,12 +16,14 @@ _PANELS = (("error_consistency", "Error consistency (kappa)"),
            ("accuracy_difference", "Accuracy difference (lower is more human-like)"))
 
 
-def plot_consistency(summary: Summary, models: list[str] | None = None) -> Figure:
-    """Three panels, one bar per model plus humans-vs-humans, ordered by error consistency."""
+def plot_consistency(summary: Summary, models: list[str] | None = None,
+                     definitions: PlotDefinitions | None = None) -> Figure:
+    """Three panels, one bar per model plus humans-vs-humans, ordered by error consistency; styles and names
+    from `definitions`."""
     if summary.humanlike.empty:
         raise ValueError("consistency plot: the raw data has no human subjects to compare with")
     models = summary.models if models is None else models
-    styles = observer_styles(models)
+    styles = observer_styles(models, definitions)
     table = summary.humanlike
     ranked = sorted((m for m in models if m in table.index), key=lambda m: -table.loc[m, "error_consistency"])
     names = ranked + ([HUMANS] if HUMANS in table.index else [])
@@ -41,7 +44,7 @@ def plot_consistency(summary: Summary, models: list[str] | None = None) -> Figur
                         ha="center", va="bottom", fontsize=8, zorder=4,
                         bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.8})
         ax.axhline(0, color="0.3", linewidth=0.8)
-        ax.set_xticks(x, names, rotation=30, ha="right")
+        ax.set_xticks(x, [styles[n].label for n in names], rotation=30, ha="right")
         ax.set_title(title, fontsize=10)
         ax.spines[["top", "right"]].set_visible(False)
         ax.grid(axis="y", color="0.92")

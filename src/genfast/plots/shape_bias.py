@@ -7,18 +7,20 @@ import numpy as np
 
 from genfast.metrics.benchmark import HUMANS
 from genfast.metrics.summary import Summary
+from genfast.plots.definitions import PlotDefinitions
 from genfast.plots.style import new_figure, observer_styles
 
 
-def plot_shape_bias(summary: Summary, models: list[str] | None = None) -> Figure:
+def plot_shape_bias(summary: Summary, models: list[str] | None = None,
+                    definitions: PlotDefinitions | None = None) -> Figure:
     """Categories on the y axis (ordered by the humans' shape bias), fraction of shape decisions on the x axis
     from 1 (shape, left) to 0 (texture, right); one marker per observer and category, a vertical line at
-    each observer's overall shape bias."""
+    each observer's overall shape bias. Styles from `definitions`."""
     if not summary.shape_bias:
         raise ValueError("shape-bias plot: no cue-conflict data in the raw data")
     models = summary.models if models is None else models
-    names = [m for m in models if m in summary.shape_bias] + ([HUMANS] if HUMANS in summary.shape_bias else [])
-    styles = observer_styles(models)
+    styles = observer_styles(models, definitions)
+    names = [name for name in styles if name in summary.shape_bias]
     per_category = summary.shape_bias_by_category
     order_by = HUMANS if HUMANS in per_category.index else names[0]
     categories = list(per_category.loc[order_by].sort_values(ascending=True, kind="stable").index)
