@@ -90,8 +90,7 @@ def test_figures_use_the_definitions() -> None:
     definitions = definitions_from_mapping({"families": {"toys": {"colour": [0, 128, 0], "label": "toys"}},
                                             "models": {"toy": {"family": "toys", "label": "Toy model"}}})
     figure = plot_shape_bias(summary, definitions=definitions)
-    legend = figure.axes[0].get_legend()
-    assert [t.get_text() for t in legend.get_texts()] == ["Toy model (0.50)", "humans (0.70)"]
+    assert [t.get_text() for t in figure.legends[0].get_texts()] == ["Toy model (0.50)", "humans (0.70)"]
     toy = figure.axes[0].collections[0]
     assert tuple(toy.get_facecolor()[0][:3]) == pytest.approx(_rgb(0, 128, 0))
 

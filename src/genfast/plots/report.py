@@ -6,6 +6,7 @@ import base64
 from datetime import datetime, timezone
 from pathlib import Path
 
+from matplotlib.figure import Figure
 import pandas as pd
 
 from genfast.metrics.datasets import DATASETS
@@ -35,19 +36,22 @@ def select_models(trials: pd.DataFrame, models: list[str] | None) -> pd.DataFram
     return trials.loc[names.isin(models) | names.str.startswith("subject-")]
 
 
-def draw_figures(summary: Summary, out_dir: Path, definitions: PlotDefinitions | None = None) -> dict[str, list[Path]]:
+def make_figures(summary: Summary, definitions: PlotDefinitions | None = None) -> dict[str, Figure]:
     """Every figure the data allow, keyed by name: shape bias (cue-conflict), accuracy by condition
     (parametric datasets), consistency (human subjects present); styles from `definitions` (None: the toolbox's)."""
     figures = {}
     if summary.shape_bias:
-        figures["shape-bias"] = save_figure(plot_shape_bias(summary, definitions=definitions), out_dir, "shape-bias")
+        figures["shape-bias"] = plot_shape_bias(summary, definitions=definitions)
     if any(DATASETS[d].parametric for d in summary.datasets):
-        figures["accuracy-by-condition"] = save_figure(plot_accuracy_by_condition(summary, definitions=definitions),
-                                                       out_dir, "accuracy-by-condition")
+        figures["accuracy-by-condition"] = plot_accuracy_by_condition(summary, definitions=definitions)
     if not summary.humanlike.empty and summary.models:
-        figures["consistency"] = save_figure(plot_consistency(summary, definitions=definitions), out_dir,
-                                             "consistency")
+        figures["consistency"] = plot_consistency(summary, definitions=definitions)
     return figures
+
+
+def draw_figures(summary: Summary, out_dir: Path, definitions: PlotDefinitions | None = None) -> dict[str, list[Path]]:
+    """make_figures, each saved as PNG and PDF into `out_dir`: the paths, keyed by figure name."""
+    return {name: save_figure(figure, out_dir, name) for name, figure in make_figures(summary, definitions).items()}
 
 
 def write_report(trials: pd.DataFrame, out_dir: str | Path, models: list[str] | None = None,
