@@ -132,3 +132,8 @@ def test_report_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
                  str(path)]) == 2
     assert capsys.readouterr().err.strip().startswith(f"genfast report: error: {path}: models.toy: unknown family")
     assert not (tmp_path / "s").exists()  # the definitions are checked before anything is read or written
+    missing = tmp_path / "none.toml"
+    assert main(["report", "--raw-data", str(FIXTURES), "--out", str(tmp_path / "s"), "--plot-definitions",
+                 str(missing)]) == 3
+    assert capsys.readouterr().err.strip() == (f"genfast report: error: cannot use {missing}: No such file or "
+                                               f"directory; check that it exists")
