@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 
 from genfast.metrics import (HUMANS, accuracy, accuracy_difference, accuracy_ranking, canonical_condition,
-                             consistency, error_consistency, humanlike, humanlike_pairs, humanlike_ranking,
-                             image_id, ood_accuracy, pairwise_consistency, read_csv, read_raw_data, shape_bias,
-                             shape_bias_by_category, summarise, texture_category)
+                             confusion_counts, consistency, entropy_by_condition, error_consistency,
+                             error_consistency_matrix, humanlike, humanlike_by_condition, humanlike_pairs,
+                             humanlike_ranking, image_id, ood_accuracy, pairwise_consistency, read_csv,
+                             read_raw_data, shape_bias, shape_bias_by_category, summarise, texture_category)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "metrics" / "raw-data"
 
@@ -219,6 +220,39 @@ def test_humanlike_aggregation(trials: pd.DataFrame) -> None:
     expected = [(0.15625 + 0.25) / 2, (0.625 + 0.5) / 2, (0.1 + 0.0) / 2]
     assert table.loc[HUMANS].tolist() == pytest.approx(expected)
     assert table.loc["subject-01"].tolist() == pytest.approx(expected)
+
+
+def test_humanlike_by_condition_covers_every_condition(trials: pd.DataFrame) -> None:
+    table = humanlike_by_condition(humanlike_pairs(trials, benchmark=False))
+    # toy on contrast c100 (excluded from the benchmark, shown against condition): vs subject-01 [1, 1] == [1, 1]:
+    # (0, 1, 1); vs subject-02 [0, 1]: (.25, .5, c_exp .5 -> 0); c05 (see above): (0, .5, -1/3) and (.0625, .75, 0)
+    assert table.loc[("toy", "contrast", "c100")].tolist() == pytest.approx([0.125, 0.75, 0.5])
+    assert table.loc[("toy", "contrast", "c05")].tolist() == pytest.approx([0.03125, 0.625, -1 / 6])
+    # the subjects against each other on c50: (.25, .5, .2) for either, so the pooled humans too
+    assert table.loc[(HUMANS, "contrast", "c50")].tolist() == pytest.approx([0.25, 0.5, 0.2])
+
+
+def test_error_consistency_matrix(trials: pd.DataFrame) -> None:
+    # cue-conflict (see test_humanlike_aggregation): toy vs subject-01 0, vs subject-02 1 (c_obs = 1)
+    matrix = error_consistency_matrix(trials.loc[trials["dataset"] == "cue-conflict"])
+    assert list(matrix.index) == list(matrix.columns) == ["subject-01", "subject-02", "toy"]
+    assert matrix.to_numpy().tolist() == [[1.0, 0.0, 0.0], [0.0, 1.0, 1.0], [0.0, 1.0, 1.0]]
+
+
+def test_response_entropy_and_confusion(trials: pd.DataFrame) -> None:
+    # entropy over the presented categories: toy, contrast c100: knife, bicycle .5 each -> 1 bit; c50: knife,
+    # bicycle .25 each (its 'oven' names no presented category) -> 1; c05: boat .25 -> .5. The pooled humans: mean
+    # over subjects; c05 (.5 [car .25] + 0 [all 'oven']) / 2; c50 (1.5 [dog, bicycle, knife] + .5 [knife]) / 2
+    entropy = entropy_by_condition(trials).set_index(["dataset", "condition", "observer"])["entropy"]
+    assert [entropy[("contrast", c, "toy")] for c in ("c100", "c50", "c05")] == [1.0, 1.0, 0.5]
+    assert (entropy[("contrast", "c05", HUMANS)], entropy[("contrast", "c50", HUMANS)]) == (0.25, 1.0)
+    counts = confusion_counts(trials)
+    toy = counts.loc[(counts["observer"] == "toy") & (counts["condition"] == "c50")]
+    assert sorted(zip(toy["category"], toy["object_response"], toy["count"])) == [
+        ("bicycle", "bicycle", 1), ("cat", "oven", 1), ("dog", "oven", 1), ("knife", "knife", 1)]
+    humans = counts.loc[(counts["observer"] == HUMANS) & (counts["condition"] == "c05")]  # both subjects pooled
+    assert sorted(zip(humans["category"], humans["object_response"], humans["count"])) == [
+        ("bear", "oven", 2), ("boat", "oven", 2), ("car", "car", 1), ("car", "oven", 1), ("truck", "oven", 2)]
 
 
 def test_rankings() -> None:

@@ -59,7 +59,7 @@ def test_shape_bias_plot(summary: Summary) -> None:
     # ordered by the humans' shape bias: bear .5, airplane .75, bird .75 (ties by name)
     assert [t.get_text() for t in ax.get_yticklabels()] == ["bear", "airplane", "bird"]
     assert ax.get_xlim()[0] > ax.get_xlim()[1]  # shape (1) on the left
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["toy (0.50)", "humans (0.70)"]
+    assert [t.get_text() for t in figure.legends[0].get_texts()] == ["toy (0.50)", "humans (0.70)"]
 
 
 def test_accuracy_plot_orders_conditions(summary: Summary) -> None:
@@ -73,7 +73,8 @@ def test_accuracy_plot_orders_conditions(summary: Summary) -> None:
 
 def test_consistency_plot_needs_humans(summary: Summary, trials: pd.DataFrame) -> None:
     figure = plot_consistency(summary)
-    assert [t.get_text() for t in figure.axes[0].get_xticklabels()] == ["toy", "humans"]
+    assert [t.get_text() for t in figure.axes[0].get_yticklabels()] == ["toy", "humans"]
+    assert [t.get_text() for t in figure.legends[0].get_texts()] == ["toy", "humans"]  # families
     models_only = summarise(trials.loc[trials["observer"] == "toy"])
     with pytest.raises(ValueError, match="no human subjects"):
         plot_consistency(models_only)

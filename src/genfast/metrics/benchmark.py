@@ -58,14 +58,15 @@ def ood_accuracy(trials: pd.DataFrame) -> pd.Series:
     return accuracy_by_dataset(trials).mean(axis=1, skipna=True).rename("ood_accuracy")
 
 
-def humanlike_pairs(trials: pd.DataFrame) -> pd.DataFrame:
-    """One row per (dataset, benchmark condition, observer, human subject other than the observer).
+def humanlike_pairs(trials: pd.DataFrame, benchmark: bool = True) -> pd.DataFrame:
+    """One row per (dataset, benchmark condition, observer, human subject other than the observer); every
+    condition without `benchmark`.
 
     Columns: dataset, condition, observer, human, accuracy_difference, observed_consistency,
     error_consistency. Observers are every model and every human subject.
     """
     rows = []
-    for dataset, in_dataset in benchmark_trials(trials).groupby("dataset", observed=True):
+    for dataset, in_dataset in (benchmark_trials(trials) if benchmark else trials).groupby("dataset", observed=True):
         table = correctness_matrix(in_dataset)
         names = list(table.columns)
         human_columns = [j for j, n in enumerate(names) if is_human(n)]
@@ -94,6 +95,20 @@ def humanlike_by_dataset(pairs: pd.DataFrame) -> pd.DataFrame:
         pooled.index = pd.MultiIndex.from_product([[HUMANS], pooled.index], names=["observer", "dataset"])
         per_dataset = pd.concat([per_dataset, pooled])
     return per_dataset
+
+
+def humanlike_by_condition(pairs: pd.DataFrame) -> pd.DataFrame:
+    """humanlike_pairs averaged over human subjects: rows (observer, dataset, condition), the toolbox's error
+    consistency against condition. HUMANS gets the mean over subjects of each subject's mean against the others."""
+    metrics = list(HUMANLIKE_METRICS)
+    per_condition = pairs.groupby(["observer", "dataset", "condition"], sort=False)[metrics].mean()
+    human_rows = per_condition.loc[per_condition.index.get_level_values("observer").map(is_human)]
+    if len(human_rows):
+        pooled = human_rows.groupby(level=["dataset", "condition"], sort=False).mean()
+        pooled.index = pd.MultiIndex.from_tuples([(HUMANS, *key) for key in pooled.index],
+                                                 names=["observer", "dataset", "condition"])
+        per_condition = pd.concat([per_condition, pooled])
+    return per_condition
 
 
 def humanlike(pairs: pd.DataFrame) -> pd.DataFrame:

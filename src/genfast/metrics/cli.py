@@ -43,7 +43,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("metrics", help="model-vs-human metrics of every observer in a raw-data folder",
                                    description=__doc__.splitlines()[0].split(": ", 1)[1])
     add_data_arguments(parser)
-    parser.add_argument("--json", type=Path, metavar="FILE", help="also write the numbers, keyed by observer")
+    parser.add_argument("--json", type=Path, metavar="FILE",
+                        help="also write every number of every table and figure, keyed by observer, with the "
+                             "BLAKE2b digest of each file read")
     parser.set_defaults(func=run)
 
 
@@ -58,12 +60,12 @@ def format_summary(summary: Summary, source: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Read, compute, print; write JSON (with what was read and skipped) when asked."""
+    """Read, compute, print; write JSON (with what was read and skipped, and digests) when asked."""
     raw = read_inputs(args)
     summary = summarise(raw.trials, raw.imagenet)
     print(format_summary(summary, str(args.raw_data)))
     if args.json is not None:
-        data = {**summary.to_json(), "inputs": {"read": raw.read, "skipped": raw.skipped, "warnings": raw.warnings}}
+        data = {**summary.to_json(), "inputs": raw.inputs()}
         with naming(args.json):
             args.json.parent.mkdir(parents=True, exist_ok=True)
             args.json.write_text(json.dumps(data, indent=2) + "\n")

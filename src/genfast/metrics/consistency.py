@@ -75,6 +75,14 @@ def consistency(correct_1: np.ndarray, correct_2: np.ndarray) -> Consistency:
                        float(pair["expected"][0, 1]), float(pair["error_consistency"][0, 1]))
 
 
+def error_consistency_matrix(trials: pd.DataFrame) -> pd.DataFrame:
+    """Error consistency of every two observers of one dataset over all its trials (the toolbox's error-consistency
+    matrices): observers x observers, 1 on the diagonal."""
+    table = correctness_matrix(trials)
+    kappa = pairwise_consistency(table.to_numpy())["error_consistency"]
+    return pd.DataFrame(kappa, index=list(table.columns), columns=list(table.columns))
+
+
 def correctness_matrix(trials: pd.DataFrame) -> pd.DataFrame:
     """Correctness of every observer of one dataset: rows (condition, image_id), one bool column per observer.
 

@@ -13,10 +13,11 @@ ImageNet trials give a clean top-1 accuracy shown apart from the benchmark.
 """
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
@@ -170,7 +171,8 @@ def missing_datasets(trials: pd.DataFrame) -> dict[str, list[str]]:
 @dataclass(frozen=True)
 class RawData:
     """A raw-data folder as read: benchmark trials, ImageNet-validation trials and the toolbox's performances
-    (both possibly empty), and one line for each thing read, skipped (with why) or inconsistent."""
+    (both possibly empty), one line for each thing read, skipped (with why) or inconsistent, and the BLAKE2b
+    digest of every file read."""
 
     path: Path
     trials: pd.DataFrame  # COLUMNS
@@ -179,6 +181,11 @@ class RawData:
     read: list[str]
     skipped: list[str]
     warnings: list[str]
+    digests: dict[str, str]  # file read: hashlib.blake2b of its bytes, hex
+
+    def inputs(self) -> dict[str, Any]:
+        """What was read, skipped and warned about, and the digest of each file read (the JSON's `inputs`)."""
+        return {"read": self.read, "skipped": self.skipped, "warnings": self.warnings, "blake2b": self.digests}
 
     def without_partial_models(self) -> RawData:
         """The same data without the models that lack a dataset (listed in `skipped`); ValueError if none is left."""
@@ -300,7 +307,9 @@ def load_raw_data(path: str | Path, datasets: Iterable[str] | None = None) -> Ra
                     f"{len(performances)} value(s), summaries rather than trials: {checked} top-1 accuracies "
                     f"checked against the trials read ({checked - len(warnings)} agree), "
                     f"{len(performances) - checked} not checkable (top-5, or no trials read for them)")
-    return RawData(path, trials, imagenet, performances, read, skipped, warnings)
+    digests = {str(f): hashlib.blake2b(f.read_bytes()).hexdigest() for f in [*files, *imagenet_files,
+                                                                            *performance_files]}
+    return RawData(path, trials, imagenet, performances, read, skipped, warnings, digests)
 
 
 def read_raw_data(path: str | Path, datasets: Iterable[str] | None = None) -> pd.DataFrame:

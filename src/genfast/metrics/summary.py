@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import pandas as pd
 
 from genfast.metrics.benchmark import (HUMANLIKE_METRICS, HUMANS, accuracy_by_dataset, accuracy_ranking,
-                                       humanlike_by_dataset, humanlike_pairs, humanlike_ranking, observers,
-                                       ood_accuracy)
+                                       benchmark_trials, humanlike_by_condition, humanlike_by_dataset,
+                                       humanlike_pairs, humanlike_ranking, observers, ood_accuracy)
+from genfast.metrics.consistency import error_consistency_matrix
 from genfast.metrics.datasets import DATASETS, SHAPE_BIAS_DATASET
 from genfast.metrics.rawdata import is_human, missing_datasets
+from genfast.metrics.responses import confusion_counts, entropy_by_condition
 from genfast.metrics.shape_bias import ShapeBias, shape_bias, shape_bias_by_category
+
+SCHEMA_VERSION = 2
+"""Version of the layout of Summary.to_json (files without `schema_version` are version 1)."""
 
 
 @dataclass(frozen=True)
@@ -34,7 +39,11 @@ class Summary:
     humanlike_by_dataset: pd.DataFrame  # (observer, dataset) x HUMANLIKE_METRICS
     shape_bias: dict[str, ShapeBias]  # empty without cue-conflict data
     shape_bias_by_category: pd.DataFrame  # observer x shape category
-    accuracy_by_condition: pd.DataFrame  # columns dataset, condition, observer, accuracy
+    accuracy_by_condition: pd.DataFrame  # columns dataset, condition, observer, accuracy (every condition)
+    humanlike_by_condition: pd.DataFrame  # (observer, dataset, condition) x HUMANLIKE_METRICS, every condition
+    entropy_by_condition: pd.DataFrame  # columns dataset, condition, observer, entropy (bits)
+    confusion: pd.DataFrame  # columns dataset, condition, observer, category, object_response, count
+    error_consistency_matrices: dict[str, pd.DataFrame]  # non-parametric dataset: observers x observers
     missing_datasets: dict[str, list[str]]  # partial model: the datasets it lacks
     imagenet_accuracy: pd.Series  # model: top-1 accuracy on the toolbox's imagenet_validation (often empty)
 
@@ -63,11 +72,20 @@ class Summary:
         return humanlike_ranking(self.humanlike.loc[[m for m in group if m in self.humanlike.index]])
 
     def to_json(self) -> dict[str, Any]:
-        """The numbers keyed by observer (NaN and missing values become null); a partial model's ranks are among
-        the partial models."""
+        """Every number of every table and figure, keyed by observer (NaN and missing values become null; a
+        partial model's ranks are among the partial models), the error-consistency matrices, SCHEMA_VERSION."""
         ood = self.ood_accuracy
         acc_rank = pd.concat([self.accuracy_table(p)["rank"] for p in (False, True)])
         human_rank = pd.concat([self.humanlike_table(p) for p in (False, True)])
+        per_condition = pd.concat([
+            self.accuracy_by_condition.set_index(["observer", "dataset", "condition"]),
+            self.entropy_by_condition.set_index(["observer", "dataset", "condition"]),
+            self.humanlike_by_condition], axis=1)
+        by_condition = _nested(_in_condition_order(per_condition.reset_index()), ["observer", "dataset", "condition"],
+                               ["accuracy", "entropy", *HUMANLIKE_METRICS])
+        by_dataset = _nested(self.humanlike_by_dataset.reset_index(), ["observer", "dataset"], HUMANLIKE_METRICS)
+        confusion = _nested(_in_condition_order(self.confusion),
+                            ["observer", "dataset", "condition", "category", "object_response"], ["count"], int)
         out: dict[str, Any] = {}
         for name in self.observers:
             kind = "humans" if name == HUMANS else "human" if is_human(name) else "model"
@@ -92,9 +110,16 @@ class Summary:
                 entry["ood_accuracy_rank"] = float(acc_rank[name])
             if name in human_rank.index:
                 entry.update({c: float(human_rank.loc[name, c]) for c in human_rank.columns if c.endswith("rank")})
+            entry["humanlike_by_dataset"] = by_dataset.get(name, {})
+            entry["by_condition"] = by_condition.get(name, {})
+            entry["confusion"] = confusion.get(name, {})
             out[name] = entry
-        return {"datasets": self.datasets, "observers": out,
-                "imagenet_validation_accuracy": _numbers(self.imagenet_accuracy)}
+        matrices = {dataset: {"observers": list(matrix.index),
+                              "error_consistency": [[_number(v) for v in row] for row in matrix.to_numpy()]}
+                    for dataset, matrix in self.error_consistency_matrices.items()}
+        return {"schema_version": SCHEMA_VERSION, "datasets": self.datasets, "observers": out,
+                "imagenet_validation_accuracy": _numbers(self.imagenet_accuracy),
+                "error_consistency_matrices": matrices}
 
 
 def _number(value: Any) -> float | None:
@@ -103,6 +128,29 @@ def _number(value: Any) -> float | None:
 
 def _numbers(row: pd.Series) -> dict[str, float | None]:
     return {str(k): _number(v) for k, v in row.items() if not pd.isna(v)}
+
+
+def _nested(frame: pd.DataFrame, keys: list[str], values: list[str] | tuple[str, ...],
+            number: Callable[[Any], float | int | None] = _number) -> dict[str, Any]:
+    """Rows of `frame` as nested dicts keyed by the `keys` columns in turn; the leaves are the `values` columns
+    that are not NaN, as `number` makes them (one value: the number itself)."""
+    out: dict[str, Any] = {}
+    for row in frame[[*keys, *values]].itertuples(index=False):
+        node = out
+        for key in row[:len(keys) - 1]:
+            node = node.setdefault(str(key), {})
+        numbers = {name: number(v) for name, v in zip(values, row[len(keys):]) if not pd.isna(v)}
+        node[str(row[len(keys) - 1])] = numbers[values[0]] if len(values) == 1 else numbers
+    return out
+
+
+def _in_condition_order(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` (columns dataset, condition) sorted as the toolbox lists datasets and conditions (stable)."""
+    datasets = list(DATASETS)
+    position = {(d, c): (i, j) for i, d in enumerate(datasets) for j, c in enumerate(DATASETS[d].condition_keys)}
+    order = [position.get((str(d), str(c)), (datasets.index(str(d)), 0))  # one condition: SINGLE_CONDITION
+             for d, c in zip(frame["dataset"], frame["condition"])]
+    return frame.iloc[sorted(range(len(frame)), key=order.__getitem__)]
 
 
 def summarise(trials: pd.DataFrame, imagenet: pd.DataFrame | None = None) -> Summary:
@@ -114,12 +162,16 @@ def summarise(trials: pd.DataFrame, imagenet: pd.DataFrame | None = None) -> Sum
     datasets = [name for name in DATASETS if name in present]
     models, humans = observers(trials)
     has_humans = bool(humans)
-    pairs = humanlike_pairs(trials) if has_humans else pd.DataFrame()
-    if len(pairs):
-        by_dataset = humanlike_by_dataset(pairs)
+    every_condition = humanlike_pairs(trials, benchmark=False) if has_humans else pd.DataFrame()
+    if len(every_condition):
+        by_dataset = humanlike_by_dataset(benchmark_trials(every_condition))  # its rows have dataset, condition
+        by_condition = humanlike_by_condition(every_condition)
     else:
-        index = pd.MultiIndex.from_tuples([], names=["observer", "dataset"])
-        by_dataset = pd.DataFrame(columns=list(HUMANLIKE_METRICS), index=index, dtype=float)
+        by_dataset, by_condition = (pd.DataFrame(columns=list(HUMANLIKE_METRICS), dtype=float,
+                                                 index=pd.MultiIndex.from_tuples([], names=names))
+                                    for names in (["observer", "dataset"], ["observer", "dataset", "condition"]))
+    matrices = {dataset: error_consistency_matrix(trials.loc[trials["dataset"] == dataset])
+                for dataset in datasets if has_humans and not DATASETS[dataset].parametric}
 
     shape: dict[str, ShapeBias] = {}
     by_category: dict[str, dict[str, float]] = {}
@@ -140,7 +192,9 @@ def summarise(trials: pd.DataFrame, imagenet: pd.DataFrame | None = None) -> Sum
         ood_accuracy=ood_accuracy(trials),
         humanlike=by_dataset.groupby(level="observer").mean(), humanlike_by_dataset=by_dataset, shape_bias=shape,
         shape_bias_by_category=pd.DataFrame.from_dict(by_category, orient="index"),
-        accuracy_by_condition=_accuracy_by_condition(trials), missing_datasets=missing_datasets(trials),
+        accuracy_by_condition=_accuracy_by_condition(trials), humanlike_by_condition=by_condition,
+        entropy_by_condition=entropy_by_condition(trials), confusion=confusion_counts(trials),
+        error_consistency_matrices=matrices, missing_datasets=missing_datasets(trials),
         imagenet_accuracy=_imagenet_accuracy(imagenet),
     )
 

@@ -12,19 +12,22 @@ from genfast.metrics.benchmark import HUMANS
 from genfast.metrics.datasets import DATASETS
 from genfast.metrics.rawdata import is_human
 from genfast.metrics.summary import Summary
-from genfast.plots.style import new_figure, observer_styles
+from genfast.plots.definitions import PlotDefinitions
+from genfast.plots.style import FONT_SIZE, legend_entries, new_figure, observer_styles, outside_legend
 
 CHANCE = 1 / 16
 
 
-def plot_accuracy_by_condition(summary: Summary, models: list[str] | None = None, columns: int = 4) -> Figure:
+def plot_accuracy_by_condition(summary: Summary, models: list[str] | None = None, columns: int = 4,
+                               definitions: PlotDefinitions | None = None) -> Figure:
     """A grid of panels, one per parametric dataset present; conditions in the toolbox's order (increasing
-    distortion), labelled with their levels; dotted line at chance (1/16)."""
+    distortion), labelled with their levels; dotted line at chance (1/16); the legend below the grid. Styles from
+    `definitions`."""
     models = summary.models if models is None else models
     datasets = [d for d in summary.datasets if DATASETS[d].parametric]
     if not datasets:
         raise ValueError("accuracy plot: the raw data has no parametric dataset")
-    styles = observer_styles(models)
+    styles = observer_styles(models, definitions)
     table = summary.accuracy_by_condition
     rows = math.ceil(len(datasets) / columns)
     ncols = min(columns, len(datasets))
@@ -44,16 +47,16 @@ def plot_accuracy_by_condition(summary: Summary, models: list[str] | None = None
             per_subject = pd.DataFrame([values(group) for _, group in subjects.groupby("observer")])
             ax.fill_between(x, per_subject.min().to_numpy(), per_subject.max().to_numpy(),
                             color=styles[HUMANS].colour, alpha=0.15, linewidth=0, label="human subjects (range)")
-        for name in [*models, HUMANS]:
+        for name in styles:
             rows_of = in_dataset.loc[in_dataset["observer"] == name]
             if len(rows_of):
                 style = styles[name]
                 ax.plot(x, values(rows_of), marker=style.marker, color=style.colour, markersize=5, linewidth=1.2,
                         label=style.label)
         ax.axhline(CHANCE, color="0.5", linestyle=":", linewidth=1)
-        ax.set_xticks(x, [c.label for c in info.conditions], rotation=45 if len(x) > 4 else 0, fontsize=8)
+        ax.set_xticks(x, [c.label for c in info.conditions], rotation=45 if len(x) > 4 else 0, fontsize=FONT_SIZE)
         ax.set_title(dataset, fontsize=10)
-        ax.set_xlabel(info.xlabel, fontsize=8)
+        ax.set_xlabel(info.xlabel, fontsize=FONT_SIZE)
         ax.set_ylim(0, 1.02)
         ax.grid(axis="y", color="0.92")
         ax.spines[["top", "right"]].set_visible(False)
@@ -61,9 +64,7 @@ def plot_accuracy_by_condition(summary: Summary, models: list[str] | None = None
         ax.set_ylabel("Accuracy")
     for ax in list(axes.flat)[len(datasets):]:
         ax.set_visible(False)
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    figure.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), frameon=False,
-                  bbox_to_anchor=(0.5, 0.0))
     figure.suptitle("Accuracy against distortion level (16-class; dotted: chance)", y=0.995)
-    figure.tight_layout(rect=(0, 0.05, 1, 0.98))
+    figure.tight_layout(rect=(0, 0, 1, 0.98))
+    outside_legend(figure, *legend_entries(figure), below=True)
     return figure

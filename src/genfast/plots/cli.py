@@ -6,6 +6,7 @@ from pathlib import Path
 
 from genfast.cli import naming
 from genfast.metrics.cli import add_data_arguments, read_inputs
+from genfast.plots.definitions import load_definitions
 from genfast.plots.report import write_report
 
 
@@ -16,14 +17,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_data_arguments(parser)
     parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder for figures and summary")
     parser.add_argument("--models", nargs="+", metavar="NAME", help="only these models (default: all found)")
+    parser.add_argument("--plot-definitions", type=Path, metavar="FILE",
+                        help="TOML file of each model's family, colour, marker and legend name, laid over the "
+                             "toolbox's definitions of its models (format: README, 'Plot definitions')")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Read the raw data, write the report, list what was written."""
+    """Read the plot definitions and the raw data, write the report, list what was written."""
+    definitions = None if args.plot_definitions is None else load_definitions(args.plot_definitions)
     raw = read_inputs(args)
     with naming(args.out):
-        written = write_report(raw.trials, args.out, args.models, source=str(args.raw_data), imagenet=raw.imagenet)
+        written = write_report(raw.trials, args.out, args.models, source=str(args.raw_data), imagenet=raw.imagenet,
+                               definitions=definitions)
     for path in written:
         print(path)
     return 0

@@ -6,6 +6,7 @@ import base64
 from datetime import datetime, timezone
 from pathlib import Path
 
+from matplotlib.figure import Figure
 import pandas as pd
 
 from genfast.metrics.datasets import DATASETS
@@ -13,6 +14,7 @@ from genfast.metrics.summary import Summary, summarise
 from genfast.metrics.tables import display_tables, to_html, to_markdown
 from genfast.plots.accuracy import plot_accuracy_by_condition
 from genfast.plots.consistency import plot_consistency
+from genfast.plots.definitions import PlotDefinitions
 from genfast.plots.shape_bias import plot_shape_bias
 from genfast.plots.style import save_figure
 
@@ -34,31 +36,37 @@ def select_models(trials: pd.DataFrame, models: list[str] | None) -> pd.DataFram
     return trials.loc[names.isin(models) | names.str.startswith("subject-")]
 
 
-def draw_figures(summary: Summary, out_dir: Path) -> dict[str, list[Path]]:
+def make_figures(summary: Summary, definitions: PlotDefinitions | None = None) -> dict[str, Figure]:
     """Every figure the data allow, keyed by name: shape bias (cue-conflict), accuracy by condition
-    (parametric datasets), consistency (human subjects present)."""
+    (parametric datasets), consistency (human subjects present); styles from `definitions` (None: the toolbox's)."""
     figures = {}
     if summary.shape_bias:
-        figures["shape-bias"] = save_figure(plot_shape_bias(summary), out_dir, "shape-bias")
+        figures["shape-bias"] = plot_shape_bias(summary, definitions=definitions)
     if any(DATASETS[d].parametric for d in summary.datasets):
-        figures["accuracy-by-condition"] = save_figure(plot_accuracy_by_condition(summary), out_dir,
-                                                       "accuracy-by-condition")
+        figures["accuracy-by-condition"] = plot_accuracy_by_condition(summary, definitions=definitions)
     if not summary.humanlike.empty and summary.models:
-        figures["consistency"] = save_figure(plot_consistency(summary), out_dir, "consistency")
+        figures["consistency"] = plot_consistency(summary, definitions=definitions)
     return figures
 
 
+def draw_figures(summary: Summary, out_dir: Path, definitions: PlotDefinitions | None = None) -> dict[str, list[Path]]:
+    """make_figures, each saved as PNG and PDF into `out_dir`: the paths, keyed by figure name."""
+    return {name: save_figure(figure, out_dir, name) for name, figure in make_figures(summary, definitions).items()}
+
+
 def write_report(trials: pd.DataFrame, out_dir: str | Path, models: list[str] | None = None,
-                 source: str = "", imagenet: pd.DataFrame | None = None) -> list[Path]:
+                 source: str = "", imagenet: pd.DataFrame | None = None,
+                 definitions: PlotDefinitions | None = None) -> list[Path]:
     """Draw the figures and write summary.md and summary.html into `out_dir`; return every file written.
 
-    `imagenet` (RawData.imagenet) adds the models' ImageNet validation accuracy to the tables.
+    `imagenet` (RawData.imagenet) adds the models' ImageNet validation accuracy to the tables; `definitions`
+    style the figures (None: the toolbox's, see genfast.plots.definitions).
     """
     out = Path(out_dir)
     if imagenet is not None and models is not None:
         imagenet = imagenet.loc[imagenet["observer"].isin(models)]
     summary = summarise(select_models(trials, models), imagenet)
-    figures = draw_figures(summary, out)
+    figures = draw_figures(summary, out, definitions)
     tables = display_tables(summary)
     benchmark = [table for table in tables if table[0].startswith("Benchmark")]
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

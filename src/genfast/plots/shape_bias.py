@@ -7,18 +7,20 @@ import numpy as np
 
 from genfast.metrics.benchmark import HUMANS
 from genfast.metrics.summary import Summary
-from genfast.plots.style import new_figure, observer_styles
+from genfast.plots.definitions import PlotDefinitions
+from genfast.plots.style import legend_entries, new_figure, observer_styles, outside_legend
 
 
-def plot_shape_bias(summary: Summary, models: list[str] | None = None) -> Figure:
+def plot_shape_bias(summary: Summary, models: list[str] | None = None,
+                    definitions: PlotDefinitions | None = None) -> Figure:
     """Categories on the y axis (ordered by the humans' shape bias), fraction of shape decisions on the x axis
     from 1 (shape, left) to 0 (texture, right); one marker per observer and category, a vertical line at
-    each observer's overall shape bias."""
+    each observer's overall shape bias; the legend right of the axes. Styles from `definitions`."""
     if not summary.shape_bias:
         raise ValueError("shape-bias plot: no cue-conflict data in the raw data")
     models = summary.models if models is None else models
-    names = [m for m in models if m in summary.shape_bias] + ([HUMANS] if HUMANS in summary.shape_bias else [])
-    styles = observer_styles(models)
+    styles = observer_styles(models, definitions)
+    names = [name for name in styles if name in summary.shape_bias]
     per_category = summary.shape_bias_by_category
     order_by = HUMANS if HUMANS in per_category.index else names[0]
     categories = list(per_category.loc[order_by].sort_values(ascending=True, kind="stable").index)
@@ -44,6 +46,7 @@ def plot_shape_bias(summary: Summary, models: list[str] | None = None) -> Figure
     top.set_xlabel("Fraction of 'texture' decisions")
     top.set_xticks(np.linspace(0, 1, 11))
     ax.set_ylabel("Shape category")
-    ax.legend(title="observer (shape bias)", loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
     ax.set_title("Shape bias on cue-conflict images")
+    figure.tight_layout()
+    outside_legend(figure, *legend_entries(figure), title="observer (shape bias)")
     return figure

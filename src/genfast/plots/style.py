@@ -1,36 +1,27 @@
-"""One look for every figure: humans in the toolbox's red with diamonds, each model its own colour and
-marker; figures are made without pyplot (no global state, no window) and drawn by the Agg canvas."""
+"""One look for every figure: observers styled by the plot definitions (colour by family, marker by model), legends
+outside the axes, figures made without pyplot (no global state, no window) and drawn by the Agg canvas."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
 from pathlib import Path
+from typing import Sequence
 
+from matplotlib.artist import Artist
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.legend import Legend
 
-from genfast.metrics.benchmark import HUMANS
+from genfast.plots.definitions import TOOLBOX_DEFINITIONS, PlotDefinitions, Style
 
-HUMAN_COLOUR = (165 / 255, 30 / 255, 55 / 255)
-_MODEL_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
-                  "#17becf", "#393b79")
-_MODEL_MARKERS = ("o", "s", "^", "v", "P", "X", "*", "<", ">", "h")
-
-
-@dataclass(frozen=True)
-class Style:
-    """How one observer is drawn."""
-
-    colour: tuple[float, float, float] | str
-    marker: str
-    label: str
+DPI = 150
+"""Resolution of the PNG files."""
+FONT_SIZE = 8
+"""Points: legends, tick labels and annotations of crowded figures (readable at the figure's printed size)."""
 
 
-def observer_styles(models: list[str]) -> dict[str, Style]:
-    """Styles for `models` (in order: colour and marker cycle independently) and for the pooled humans."""
-    styles = {HUMANS: Style(HUMAN_COLOUR, "D", "humans")}
-    for i, name in enumerate(models):
-        styles[name] = Style(_MODEL_COLOURS[i % len(_MODEL_COLOURS)], _MODEL_MARKERS[i % len(_MODEL_MARKERS)], name)
-    return styles
+def observer_styles(models: list[str], definitions: PlotDefinitions | None = None) -> dict[str, Style]:
+    """Styles of `models` and of the pooled humans, in legend order (`definitions`: None for the toolbox's)."""
+    return (TOOLBOX_DEFINITIONS if definitions is None else definitions).styles(models)
 
 
 def new_figure(figsize: tuple[float, float]) -> Figure:
@@ -40,10 +31,43 @@ def new_figure(figsize: tuple[float, float]) -> Figure:
     return figure
 
 
+def outside_legend(figure: Figure, handles: Sequence[Artist], labels: Sequence[str], title: str | None = None,
+                   below: bool = False) -> Legend:
+    """A legend outside every axes of `figure`: right of them, top-aligned, in as many columns as the figure's
+    height needs, or (`below`) under them in as many columns as its width allows. Call it after the layout;
+    save_figure keeps it."""
+    def place(columns: int) -> Legend:
+        return figure.legend(handles, labels, loc="upper center" if below else "upper left",
+                             bbox_to_anchor=(0.5, 0.0) if below else (1.0, 1.0), ncols=columns, frameon=False,
+                             fontsize=FONT_SIZE, title=title, title_fontsize=FONT_SIZE + 1, alignment="left",
+                             borderaxespad=0.2)
+
+    legend = place(1)
+    box = legend.get_window_extent(figure.canvas.get_renderer())
+    if below:
+        spacing = legend.columnspacing * FONT_SIZE * figure.dpi / 72
+        columns = max(1, min(len(labels), math.floor((figure.bbox.width + spacing) / (box.width + spacing))))
+    else:
+        columns = math.ceil(box.height / figure.bbox.height)
+    if columns > 1:
+        legend.remove()
+        legend = place(columns)
+    return legend
+
+
+def legend_entries(figure: Figure) -> tuple[list[Artist], list[str]]:
+    """The labelled artists of every axes of `figure`, each label once, in the order the axes first show them."""
+    entries: dict[str, Artist] = {}
+    for ax in figure.axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            entries.setdefault(label, handle)
+    return list(entries.values()), list(entries)
+
+
 def save_figure(figure: Figure, out_dir: Path, name: str) -> list[Path]:
-    """Write `name`.png (150 dpi) and `name`.pdf into `out_dir`; return both paths."""
+    """Write `name`.png (DPI) and `name`.pdf into `out_dir`, legends included; return both paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / f"{name}.png", out_dir / f"{name}.pdf"]
-    figure.savefig(paths[0], dpi=150, bbox_inches="tight")
+    figure.savefig(paths[0], dpi=DPI, bbox_inches="tight")
     figure.savefig(paths[1], bbox_inches="tight")
     return paths
