@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -13,7 +13,7 @@ from genfast.engine.loop import ModelOutputError, score_images
 from genfast.engine.methods import get_method
 from genfast.models import load_model
 from genfast.models.base import Scorer, format_prompt
-from genfast.vocabulary import DEFAULT_PROMPT
+from genfast.vocabulary import AGGREGATES, DEFAULT_PROMPT
 
 DEFAULT_TEMPERATURE = 0.03
 """Sharpness of `Prediction.probabilities`: fitted (0.0278, rounded) by likelihood on the bundled digits' tuning
@@ -43,6 +43,9 @@ class Details:
     timestep_rule: str  # how `model_timesteps` follows from the index or sigma, for this model family
     latent_shape: tuple[int, ...]
     image_size: int
+    conditionings: tuple[str, ...] = ()  # what each row of `errors` is conditioned on: the class names, or
+    # each class's conditionings in class order (Classifier.members)
+    conditioning_class: np.ndarray | None = None  # int64 [rows of errors], the class of each conditioning
     codes: np.ndarray | None = None  # int64 [n_tokens], a scorer's VQ codes of the image (raster order)
     masks: np.ndarray | None = None  # bool [n, n_tokens], a masked scorer's masks (True = masked), for all classes
     mask_ratios: np.ndarray | None = None  # float64 [n], the masking ratio of each sample
@@ -90,10 +93,29 @@ def probabilities(gaps: np.ndarray, best_score: float, temperature: float) -> np
     return p / p.sum()
 
 
-def _check_classes(classes: Sequence[str]) -> tuple[str, ...]:
-    if isinstance(classes, str) or not isinstance(classes, Sequence):
-        raise TypeError(f"classes must be a list of class names, got {type(classes).__name__}")
-    names = tuple(classes)
+def _check_classes(classes) -> tuple[tuple[str, ...], list[tuple[str, ...] | None]]:
+    """(class names, each class's conditionings or None when the model decides them) from a list of names or a
+    mapping of names to lists of conditionings (or None); a clear error for anything else."""
+    if isinstance(classes, Mapping):
+        members: list[tuple[str, ...] | None] = []
+        for name, value in classes.items():
+            if value is None:  # the model's own conditionings for the name (Adapter.class_members)
+                members.append(None)
+                continue
+            if isinstance(value, str) or not isinstance(value, Sequence) or not value:
+                raise ValueError(f"classes[{name!r}] must be a non-empty list of conditionings (class texts or "
+                                 f"labels), got {value!r}")
+            for j, member in enumerate(value):
+                if not isinstance(member, str) or not member.strip():
+                    raise ValueError(f"classes[{name!r}][{j}] must be a non-empty string, got {member!r}")
+            members.append(tuple(value))
+        names = tuple(classes)
+    elif isinstance(classes, str) or not isinstance(classes, Sequence):
+        raise TypeError(f"classes must be a list of class names or a mapping from class names to lists of "
+                        f"conditionings, got {type(classes).__name__}")
+    else:
+        names = tuple(classes)
+        members = [None] * len(names)
     if len(names) < 2:
         raise ValueError(f"classes must name at least two classes to choose between, got {list(names)}")
     for i, name in enumerate(names):
@@ -104,7 +126,19 @@ def _check_classes(classes: Sequence[str]) -> tuple[str, ...]:
         if name in seen:
             raise ValueError(f"classes has a duplicate: {name!r} at positions {seen[name]} and {i}")
         seen[name] = i
-    return names
+    return names, members
+
+
+def _member_owners(names: Sequence[str], members: Sequence[Sequence[str]]) -> np.ndarray:
+    """int64 [K']: the class of every conditioning, in order; a clear error for one that two classes share."""
+    owner: dict[str, str] = {}
+    for name, conditionings in zip(names, members):
+        for conditioning in conditionings:
+            if conditioning in owner:
+                raise ValueError(f"conditioning {conditioning!r} appears in class {owner[conditioning]!r} and in "
+                                 f"class {name!r}: each conditioning belongs to one class")
+            owner[conditioning] = name
+    return np.repeat(np.arange(len(names), dtype=np.int64), [len(m) for m in members])
 
 
 def _is_single_image(images) -> bool:
@@ -118,15 +152,23 @@ def _is_single_image(images) -> bool:
 class Classifier:
     """A model with its encoded classes, kept for repeated `classify` calls.
 
+    `classes` is a list of class names, or a mapping from class names to lists of conditionings (class texts
+    that each fill the prompt template, or a label model's labels: prompt ensembles, synonyms; None: the name's
+    own); `aggregate`
+    (AGGREGATES) says how such a class is decided. A label-conditioned ImageNet model (DiT) given the 16
+    model-vs-human classes scores each through its ImageNet labels (`vocabulary.MVH_IMAGENET_INDICES`).
     `method` is a name ("genfast", "li2023", "clark-jaini2023", "exhaustive") or a method object from
-    `genfast.methods`; `batch_size` is the number of (sample, class) rows per denoiser call.
+    `genfast.methods`; `batch_size` is the number of (sample, conditioning) rows per denoiser call.
     """
 
-    def __init__(self, model, classes: Sequence[str], *, prompt: str = DEFAULT_PROMPT, method="genfast",
-                 seed: int = 0, batch_size: int | None = None, device: str | torch.device | None = None,
-                 dtype: torch.dtype | str | None = None, temperature: float = DEFAULT_TEMPERATURE,
-                 **model_options) -> None:
-        self.classes = _check_classes(classes)
+    def __init__(self, model, classes: Sequence[str] | Mapping[str, Sequence[str]], *, prompt: str = DEFAULT_PROMPT,
+                 method="genfast", seed: int = 0, batch_size: int | None = None,
+                 device: str | torch.device | None = None, dtype: torch.dtype | str | None = None,
+                 temperature: float = DEFAULT_TEMPERATURE, aggregate: str = "best", **model_options) -> None:
+        self.classes, explicit = _check_classes(classes)
+        if aggregate not in AGGREGATES:
+            raise ValueError(f"aggregate must be one of {', '.join(AGGREGATES)}, got {aggregate!r}")
+        self.aggregate = aggregate
         if not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) < 2**64:
             raise ValueError(f"seed must be an integer in [0, 2**64), got {seed!r}")
         if not temperature > 0:
@@ -141,7 +183,10 @@ class Classifier:
         self.temperature = float(temperature)
         self.adapter = load_model(model, device=device, dtype=dtype, **model_options)
         self.batch_size = int(batch_size) if batch_size else self.adapter.default_batch_size
-        self.adapter.encode_classes(self.classes, prompt)
+        self.members = tuple(m if m is not None else tuple(self.adapter.class_members(name))
+                             for name, m in zip(self.classes, explicit))
+        self.member_class = _member_owners(self.classes, self.members)
+        self.adapter.encode_classes([c for m in self.members for c in m], prompt)
         self.prompt = prompt
 
     def classify(self, images, *, keys: Sequence[int] | None = None, return_details: bool = False,
@@ -236,13 +281,30 @@ class Classifier:
                             weights=np.asarray(result.weights), errors=np.asarray(result.errors),
                             alphas=alphas, sigmas=sigmas, model_timesteps=model_t, timestep_rule=rule,
                             latent_shape=tuple(self.adapter.latent_shape), image_size=int(self.adapter.image_size),
-                            **scored)
+                            conditionings=tuple(c for m in self.members for c in m),
+                            conditioning_class=self.member_class.copy(), **scored)
+        n_samples = np.asarray(result.n_samples, dtype=np.int64)
+        p = probabilities(paired_gaps(np.asarray(result.errors), np.asarray(result.weights), index), scores[index],
+                          self.temperature)
+        if len(self.member_class) != len(self.classes):
+            index, scores, n_samples, p = self._aggregate(index, scores, n_samples, p)
         return Prediction(label=self.classes[index], index=index, classes=self.classes, scores=scores,
-                          n_samples=np.asarray(result.n_samples, dtype=np.int64),
-                          probabilities=probabilities(paired_gaps(np.asarray(result.errors), np.asarray(result.weights),
-                                                                  index), scores[index], self.temperature),
-                          evaluations=int(result.evaluations),
+                          n_samples=n_samples, probabilities=p, evaluations=int(result.evaluations),
                           key=int(result.key), seconds=seconds, details=extra)
+
+    def _aggregate(self, winner: int, scores: np.ndarray, n_samples: np.ndarray,
+                   p: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+        """Per-conditioning results as per-class ones (AGGREGATES): the class's probability, and the score and
+        sample count of its most probable conditioning."""
+        owner, k = self.member_class, len(self.classes)
+        total = np.bincount(owner, weights=p, minlength=k)
+        if self.aggregate == "best":
+            index, class_p = int(owner[winner]), total
+        else:
+            mean = total / np.bincount(owner, minlength=k)
+            index, class_p = int(np.argmax(mean)), mean / mean.sum()
+        top = np.array([np.flatnonzero(owner == c)[np.argmax(p[owner == c])] for c in range(k)])
+        return index, scores[top], n_samples[top], class_p
 
 
 def _share(distributed: bool | None) -> tuple[int, int]:
@@ -263,11 +325,12 @@ def _progress_bar(total: int, enabled: bool):
     return tqdm(total=total, unit="img", disable=not enabled, dynamic_ncols=True)
 
 
-def classify(images, classes: Sequence[str], model, *, prompt: str = DEFAULT_PROMPT, method="genfast",
-             seed: int = 0, batch_size: int | None = None, device=None, dtype=None,
-             temperature: float = DEFAULT_TEMPERATURE, return_details: bool = False, progress: bool = False,
-             **model_options):
-    """Classify images among `classes` with a diffusion model (a local folder, "digits", or an adapter)."""
+def classify(images, classes: Sequence[str] | Mapping[str, Sequence[str]], model, *, prompt: str = DEFAULT_PROMPT,
+             method="genfast", seed: int = 0, batch_size: int | None = None, device=None, dtype=None,
+             temperature: float = DEFAULT_TEMPERATURE, aggregate: str = "best", return_details: bool = False,
+             progress: bool = False, **model_options):
+    """Classify images among `classes` with a diffusion model (a local folder, "digits", or an adapter); the
+    arguments are Classifier's and Classifier.classify's."""
     clf = Classifier(model, classes, prompt=prompt, method=method, seed=seed, batch_size=batch_size,
-                     device=device, dtype=dtype, temperature=temperature, **model_options)
+                     device=device, dtype=dtype, temperature=temperature, aggregate=aggregate, **model_options)
     return clf.classify(images, return_details=return_details, progress=progress)

@@ -9,7 +9,7 @@ from genfast.distributed import DEFAULT_TIMEOUT, join, local_device
 from genfast.evaluate.datasets import ON_ERROR
 from genfast.evaluate.durable import Interrupted
 from genfast.evaluate.run import EvaluateConfig, evaluate
-from genfast.vocabulary import DEFAULT_PROMPT, MVH_CLASSES
+from genfast.vocabulary import AGGREGATES, DEFAULT_PROMPT, MVH_CLASSES
 
 EPILOG = """\
 The model name in the raw-data file names (<out>/raw-data/<ds>/<ds>_<model>_session-1.csv) and in the subj
@@ -17,7 +17,8 @@ column is --model-name, or else the last component of --model (a file's name wit
 other separators become '-', because the toolbox splits file names on '_'.
 Finished images are journalled in <out>/journal/; run the same command again to continue an interrupted run
 (Ctrl-C and SIGTERM stop after the image being journalled). A journal is continued only with the same model
-files, dtype, device type, method, seed, prompt and classes; an image whose file changed is classified again.
+files, dtype, device type, method, seed, prompt, classes, --class-members and --aggregate; an image whose file
+changed is classified again.
 Decisions do not depend on --batch-size, --chunk-size or --threads; scores agree to about 1e-7 relative.
 --model fake[:delay=S,fail_after=N,fail_rank=R] is a deterministic fake classifier for tests (needs
 GENFAST_TESTING=1).
@@ -52,6 +53,24 @@ def _model_option(text: str) -> tuple[str, object]:
         return name.strip(), ast.literal_eval(value.strip())
     except (ValueError, SyntaxError):
         return name.strip(), value.strip()
+
+
+def _class_members(text: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The --class-members file: a JSON object of class name -> list of conditioning strings."""
+    import json
+
+    try:
+        with open(text, encoding="utf-8") as f:
+            value = json.load(f)
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"cannot read {text}: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"{text} is not JSON ({exc})") from None
+    if not isinstance(value, dict) or not all(
+            isinstance(m, list) and m and all(isinstance(c, str) and c.strip() for c in m) for m in value.values()):
+        raise argparse.ArgumentTypeError(f"{text} must hold a JSON object of class name -> non-empty list of "
+                                         f"strings, e.g. {{\"dog\": [\"dog\", \"puppy\"]}}")
+    return tuple((name, tuple(members)) for name, members in value.items())
 
 
 def _positive(text: str) -> int:
@@ -89,6 +108,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--classes", type=_names, default=MVH_CLASSES,
                    help="comma-separated class names (default: the 16 model-vs-human classes)")
     p.add_argument("--prompt", default=DEFAULT_PROMPT, help=f"class prompt template (default: {DEFAULT_PROMPT!r})")
+    p.add_argument("--class-members", type=_class_members, default=(), metavar="FILE",
+                   help='a JSON object giving some classes several conditionings, e.g. {"dog": ["dog", "puppy", '
+                        '"hound"]} (each fills --prompt; for a label model, its labels); the others are their own '
+                        "name (a DiT model maps the 16 model-vs-human classes onto their ImageNet labels itself)")
+    p.add_argument("--aggregate", choices=AGGREGATES, default="best",
+                   help="how a class with several conditionings is decided: best (the class of the winning "
+                        "conditioning, Li et al.'s choice) or mean (the highest mean probability, as the toolbox "
+                        "maps ImageNet classifiers onto its 16 classes); default: best")
     p.add_argument("--method", default="genfast", help="scoring method (default: genfast)")
     p.add_argument("--seed", type=int, default=0, help="noise seed (default: 0)")
     p.add_argument("--batch-size", type=_positive, default=None, help="denoiser rows per call")
@@ -133,6 +160,7 @@ def run(args: argparse.Namespace) -> int:
                             device=local_device(args.device, world),
                             dtype=args.dtype, limit=args.limit, on_error=args.on_error, chunk_size=args.chunk_size,
                             progress=not args.no_progress, model_options=tuple(args.model_option),
+                            class_members=args.class_members, aggregate=args.aggregate,
                             merge_only=args.merge_only, timeout=args.timeout, verbose=args.verbose)
     try:
         results = evaluate(config, world=world)

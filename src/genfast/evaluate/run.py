@@ -50,7 +50,7 @@ from genfast.evaluate.datasets import ON_ERROR, Dataset, Item, load_datasets
 from genfast.evaluate.durable import Interrupted, Journal, atomic_write_text, interrupts_as_exceptions, read_journal
 from genfast.evaluate.rawdata import Row, raw_data_path, sanitise_name, write_raw_data
 from genfast.models.base import check_class_names, format_prompt, resolve_device_dtype
-from genfast.vocabulary import DEFAULT_PROMPT, MVH_CLASSES
+from genfast.vocabulary import AGGREGATES, DEFAULT_PROMPT, MVH_CLASSES
 
 SKIPPED_HEADER = ("dataset", "path", "reason")
 KEY_FIELDS = ("path", "content")  # a journal entry is the image at this path with this content
@@ -95,6 +95,8 @@ class EvaluateConfig:
     chunk_size: int | None = None  # images per classify call and per handed-out chunk; None: chunk_size_for()
     progress: bool = True
     model_options: tuple[tuple[str, Any], ...] = ()  # adapter options (e.g. resolution, guidance_scale)
+    class_members: tuple[tuple[str, tuple[str, ...]], ...] = ()  # classes scored through several conditionings
+    aggregate: str = "best"  # how such a class is decided (genfast.vocabulary.AGGREGATES)
     merge_only: bool = False  # write the outputs from the journals, classify nothing
     timeout: float = DEFAULT_TIMEOUT  # seconds a rank waits for the others (start, any image finished)
     verbose: bool = False  # every rank shows its progress bar, not only rank 0
@@ -109,6 +111,11 @@ class EvaluateConfig:
         if len(check_class_names(self.classes)) < 2:
             raise ValueError(f"classes must name at least two classes to choose between, got {list(self.classes)}")
         format_prompt(self.prompt, self.classes[0])  # one placeholder for the class name, or a clear error
+        if self.aggregate not in AGGREGATES:
+            raise ValueError(f"aggregate must be one of {', '.join(AGGREGATES)}, got {self.aggregate!r}")
+        unknown = [name for name, _ in self.class_members if name not in self.classes]
+        if unknown:
+            raise ValueError(f"class members are given for {unknown[0]!r}, which is not one of the classes")
         get_method(self.method)  # these three are valid, or a clear error before anything is written
         resolve_device_dtype(self.device, self.dtype)
 
@@ -126,7 +133,10 @@ class EvaluateConfig:
                 "model_name": self.name, "method": {"name": method.name, **dataclasses.asdict(method)},
                 "seed": self.seed, "prompt": self.prompt, "classes": list(self.classes),
                 "dtype": str(dtype).removeprefix("torch."), "device": device.type,
-                "model_options": {name: repr(value) for name, value in self.model_options}}
+                "model_options": {name: repr(value) for name, value in self.model_options},
+                # recorded only when set, so that journals written before these options existed continue
+                **({"class_members": {n: list(m) for n, m in self.class_members}} if self.class_members else {}),
+                **({"aggregate": self.aggregate} if self.aggregate != "best" else {})}
 
 
 @dataclass
@@ -203,9 +213,10 @@ def make_classifier(config: EvaluateConfig) -> ClassifierLike:
         return fake_from_spec(config.model, config.classes, seed=config.seed)
     from genfast.api import Classifier
 
-    return Classifier(config.model, list(config.classes), prompt=config.prompt, method=config.method,
-                      seed=config.seed, batch_size=config.batch_size, device=config.device, dtype=config.dtype,
-                      **dict(config.model_options))
+    members = dict(config.class_members)
+    return Classifier(config.model, {c: members.get(c) for c in config.classes}, prompt=config.prompt,
+                      method=config.method, seed=config.seed, batch_size=config.batch_size, device=config.device,
+                      dtype=config.dtype, aggregate=config.aggregate, **dict(config.model_options))
 
 
 def _per_class(classes: Sequence[str], values: np.ndarray, kind: type, what: str) -> dict[str, Any]:

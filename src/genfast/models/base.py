@@ -215,6 +215,11 @@ class Adapter(ABC):
     def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
         """Encode prepared pixels to the denoiser's space: float32 ``[N, *latent_shape]`` on ``device``."""
 
+    def class_members(self, name: str) -> list[str]:
+        """The conditionings a class name stands for when the user gives none: the name itself (a label model
+        may map a category onto several of its labels)."""
+        return [name]
+
     @abstractmethod
     def encode_classes(self, class_names: Sequence[str], prompt: str) -> None:
         """Compute and cache the conditioning of every class (once per run); class index k is class_names[k]."""

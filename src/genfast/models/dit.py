@@ -1,7 +1,8 @@
 """DiT (``DiTPipeline``): a class-conditional latent transformer; classes are the pipeline's ImageNet labels.
 
 Class names map to label ids through the pipeline's ``labels`` (every comma-separated synonym of ``id2label``
-names its id); the prompt template is ignored, since the model takes no text. The transformer predicts the
+names its id); a model-vs-human category stands for its ImageNet labels (``class_members``); the prompt template
+is ignored, since the model takes no text. The transformer predicts the
 noise and, with learned sigmas, a variance: only the first ``latent channels`` of its output are used.
 No exact saving applies: the label conditions every block through adaLN-Zero, so no layer is class-free.
 """
@@ -60,6 +61,23 @@ class DiTAdapter(Adapter):
         near = difflib.get_close_matches(name, list(self.labels), n=3)
         hint = f"; did you mean {', '.join(map(repr, near))}?" if near else ""
         raise ValueError(f"class {name!r} is not one of this DiT model's {len(self.labels)} labels{hint}")
+
+    def class_members(self, name: str) -> list[str]:
+        """A model-vs-human category ("dog") stands for its ImageNet labels as the toolbox maps them
+        (vocabulary.MVH_IMAGENET_INDICES), each named by its first synonym; any other name for itself."""
+        from genfast.vocabulary import MVH_IMAGENET_INDICES
+
+        if name not in MVH_IMAGENET_INDICES:
+            return [name]
+        first: dict[int, str] = {}
+        for label, index in self.labels.items():
+            first.setdefault(index, label)
+        missing = [i for i in MVH_IMAGENET_INDICES[name] if i not in first]
+        if missing:
+            raise ValueError(f"class {name!r} is the model-vs-human category of ImageNet labels "
+                             f"{list(MVH_IMAGENET_INDICES[name])}, but this DiT model has no label {missing[0]} "
+                             f"(it has {len(first)} labels); name its own labels instead")
+        return [first[i] for i in MVH_IMAGENET_INDICES[name]]
 
     def encode_classes(self, class_names: Sequence[str], prompt: str = "{}") -> None:
         """Map every class name to its label id (the prompt is not used: DiT takes no text)."""
