@@ -27,6 +27,31 @@ class ModelOutputError(ValueError):
         self.image = image
 
 
+class _PlanTransfer:
+    """Moves each plan to the device in one copy: slot, sample, timestep, sample offsets and class index
+    written into one reused int64 block (pinned on CUDA; the previous batch's copy from it is complete by then,
+    since that batch's errors were read), copied with non_blocking and viewed on the device (on the CPU, used
+    in place)."""
+
+    def __init__(self, device: torch.device, batch_size: int) -> None:
+        self.device = device
+        capacity = 5 * batch_size + 1  # S <= B <= batch_size rows: 4 S + 1 + B
+        self.host = torch.empty(capacity, dtype=torch.int64, pin_memory=device.type == "cuda")
+
+    def __call__(self, plan, first_id: int) -> tuple[torch.Tensor, ...]:
+        """(slot, sample, timestep, sample_offsets, class_index) on the device."""
+        samples, rows = len(plan.image), len(plan.class_index)
+        parts = (plan.image - first_id, plan.sample, plan.timestep, plan.sample_offsets, plan.class_index)
+        n = 4 * samples + 1 + rows
+        if n > self.host.numel():
+            raise ValueError(f"a plan of {rows} rows exceeds the batch size it was planned for")
+        block = self.host[:n]
+        np.concatenate(parts, out=block.numpy())
+        if self.device.type != "cpu":
+            block = block.to(self.device, non_blocking=True)
+        return block.split([samples, samples, samples, samples + 1, rows])
+
+
 def score_images(adapter, method, z0: torch.Tensor, keys: np.ndarray, *, seed: int, batch_size: int,
                  on_finished: Callable[[int, object, float], None],
                  on_progress: Callable[[int], None] | None = None) -> None:
@@ -34,6 +59,9 @@ def score_images(adapter, method, z0: torch.Tensor, keys: np.ndarray, *, seed: i
 
     `on_finished(i, result, seconds)` receives image `i`'s engine result as soon as it is decided, with its
     share of the wall time; `on_progress(rows)` is told how many denoiser rows each batch evaluated.
+    Per batch the device receives one copy (the plan) and the host reads one array (the errors): the noise
+    levels and error coefficients are looked up in [T] tables on the device, and the engine's rows are not
+    checked again there (Adapter.trusting_rows).
     """
     z0 = z0.contiguous()
     scorer = isinstance(adapter, Scorer)
@@ -42,51 +70,53 @@ def score_images(adapter, method, z0: torch.Tensor, keys: np.ndarray, *, seed: i
     n_classes = len(adapter.class_names)
     engine = Engine(method, n_classes=n_classes, num_train_timesteps=adapter.num_train_timesteps, seed=seed)
     first_id = int(engine.add_images(np.asarray(keys, dtype=np.uint64))[0])  # ids are consecutive
-    key_tensor = torch.from_numpy(np.asarray(keys, dtype=np.uint64).view(np.int64)).to(z0.device)
+    device = z0.device
+    key_tensor = torch.from_numpy(np.asarray(keys, dtype=np.uint64).view(np.int64)).to(device)
     seed_i64 = int(np.uint64(seed).view(np.int64))
     seconds = np.zeros(len(keys))
-    device = z0.device
-    while not engine.done():
-        start = time.perf_counter()
-        plan = engine.plan(batch_size)
-        slot = torch.from_numpy(plan.image - first_id)
-        timesteps = torch.from_numpy(plan.timestep)
-        offsets = torch.from_numpy(plan.sample_offsets)
-        rows_per_sample = offsets[1:] - offsets[:-1]
-        class_index = torch.from_numpy(plan.class_index).to(device)
-        if scorer:  # a token model scores its rows itself (models/base.py, Scorer)
-            slot_d = slot.to(device)
-            errors = adapter.score(z0.index_select(0, slot_d), timesteps.to(device), offsets.to(device), class_index,
-                                   key_tensor.index_select(0, slot_d), torch.from_numpy(plan.sample).to(device),
-                                   seed_i64)
-        else:
-            schedule = adapter.schedule
-            alpha, sigma, _ = schedule.at(timesteps)
-            eps, z_t = noise_noising(z0, key_tensor, slot.to(device), torch.from_numpy(plan.sample).to(device),
-                                     alpha.to(device, torch.float32), sigma.to(device, torch.float32),
-                                     seed_i64, method.antithetic)
-            pred = adapter.denoise(z_t.to(adapter.dtype), timesteps.to(device), offsets.to(device), class_index,
-                                   slot.to(device))
-            coef = error_coefficients(schedule.prediction_type, method.error_space, alpha, sigma)
-            coef = coef.repeat_interleave(rows_per_sample, dim=0).to(device)
-            errors = error_reduce(pred, offsets.to(device), eps, z_t, coef, None, method.loss, method.huber_delta)
-        errors = errors.cpu().numpy()
-        bad = ~np.isfinite(errors)
-        if bad.any():
-            row = int(np.argmax(bad))
-            sample_row = int(np.searchsorted(plan.sample_offsets, row, side="right") - 1)
-            image = int(plan.image[sample_row]) - first_id
-            raise ModelOutputError(image,
-                f"the model produced a non-finite error for image {image} "
-                f"(class {int(plan.class_index[row])}, timestep {int(plan.timestep[sample_row])}); with float16 "
-                "this is usually an overflow: try dtype=torch.float32 or bfloat16")
-        engine.report(errors)
-        # Share this batch's time among its images by their rows.
-        elapsed = time.perf_counter() - start
-        slots = slot.numpy()
-        np.add.at(seconds, slots, elapsed * rows_per_sample.numpy() / max(len(errors), 1))
-        if on_progress is not None:
-            on_progress(len(errors))
-        for result in engine.take_finished():
-            i = int(result.id) - first_id
-            on_finished(i, result, float(seconds[i]))
+    transfer = _PlanTransfer(device, batch_size)
+    if not scorer:  # alpha, sigma and the error coefficients of every timestep index, looked up per sample
+        schedule = adapter.schedule
+        alpha, sigma, _ = schedule.at(torch.arange(adapter.num_train_timesteps))
+        coef_table = error_coefficients(schedule.prediction_type, method.error_space, alpha, sigma).to(device)
+        alpha_table, sigma_table = alpha.to(device, torch.float32), sigma.to(device, torch.float32)
+    with adapter.trusting_rows():
+        while not engine.done():
+            start = time.perf_counter()
+            plan = engine.plan(batch_size)
+            slot, sample, timestep, offsets, class_index = transfer(plan, first_id)
+            if scorer:  # a token model scores its rows itself (models/base.py, Scorer)
+                errors = adapter.score(z0.index_select(0, slot), timestep, offsets, class_index,
+                                       key_tensor.index_select(0, slot), sample, seed_i64)
+            else:
+                eps, z_t = noise_noising(z0, key_tensor, slot, sample, alpha_table.index_select(0, timestep),
+                                         sigma_table.index_select(0, timestep), seed_i64, method.antithetic)
+                pred = adapter.denoise(z_t.to(adapter.dtype), timestep, offsets, class_index, slot)
+                coef = coef_table.index_select(0, timestep).repeat_interleave(
+                    offsets.diff(), dim=0, output_size=len(plan.class_index))
+                errors = error_reduce(pred, offsets, eps, z_t, coef, None, method.loss, method.huber_delta)
+            errors = errors.cpu().numpy()
+            _report(engine, plan, errors, first_id)
+            # Share this batch's time among its images by their rows.
+            elapsed = time.perf_counter() - start
+            rows_per_sample = np.diff(plan.sample_offsets)
+            np.add.at(seconds, plan.image - first_id, elapsed * rows_per_sample / max(len(errors), 1))
+            if on_progress is not None:
+                on_progress(len(errors))
+            for result in engine.take_finished():
+                i = int(result.id) - first_id
+                on_finished(i, result, float(seconds[i]))
+
+
+def _report(engine: Engine, plan, errors: np.ndarray, first_id: int) -> None:
+    """Hand a batch's errors to the engine; ModelOutputError naming the image if any is not finite."""
+    bad = ~np.isfinite(errors)
+    if bad.any():
+        row = int(np.argmax(bad))
+        sample_row = int(np.searchsorted(plan.sample_offsets, row, side="right") - 1)
+        image = int(plan.image[sample_row]) - first_id
+        raise ModelOutputError(image,
+            f"the model produced a non-finite error for image {image} "
+            f"(class {int(plan.class_index[row])}, timestep {int(plan.timestep[sample_row])}); with float16 "
+            "this is usually an overflow: try dtype=torch.float32 or bfloat16")
+    engine.report(errors)

@@ -9,11 +9,12 @@ defaults, class-name and prompt checks, row checks, image preparation) live here
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from abc import ABC, abstractmethod
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Sequence, Union
+from typing import Any, Iterator, Sequence, Union
 
 import numpy as np
 import torch
@@ -215,6 +216,18 @@ class Adapter(ABC):
     def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
         """Encode prepared pixels to the denoiser's space: float32 ``[N, *latent_shape]`` on ``device``."""
 
+    _rows_trusted = False  # set by trusting_rows()
+
+    @contextlib.contextmanager
+    def trusting_rows(self) -> Iterator[None]:
+        """Within the block, :meth:`check_rows` checks shapes and dtypes but not index values, which would read
+        the device (a sync per denoiser call): for rows the scoring engine planned, valid by construction."""
+        self._rows_trusted = True
+        try:
+            yield
+        finally:
+            self._rows_trusted = False
+
     def class_members(self, name: str) -> list[str]:
         """The conditionings a class name stands for when the user gives none: the name itself (a label model
         may map a category onto several of its labels)."""
@@ -331,6 +344,8 @@ class Adapter(ABC):
         device = self.device
         sample_offsets, class_index = sample_offsets.to(device), class_index.to(device)
         t_device = t.to(device)
+        if self._rows_trusted:  # rows the engine planned: valid by construction, and checking reads the device
+            return z_t.to(device=device, dtype=self.dtype), t_device, sample_offsets, class_index, image_index.to(device)
         # one combined check, so at most one device-to-host sync per call
         bad_offsets = (sample_offsets[0] != 0) | (sample_offsets[-1] != rows) | (sample_offsets.diff() < 0).any()
         bad_classes = ((class_index < 0) | (class_index >= len(self.class_names))).any()
