@@ -8,11 +8,12 @@ Speed mode times, for each model, with Li et al.'s schedule (equal work on both 
   li-real   Li et al.'s own evaluation loop: `li_real_loop`, a statement-by-statement transcription of their
             eval_prob_adaptive and eval_error (LI_UPSTREAM): one image at a time, their torch.randn noise
             [max(n_samples), *latent] per image, the flattened (class, timestep) list in batches of 32 rows
-            (--li-batch-size; their --batch_size), the prompt embeddings gathered per row, the plain diffusers
-            UNet forward with diffusers' attention processors, fp16 on GPU / fp32 on CPU. The first batch size
-            gives the headline ratio. (It replaced a rewrite of their loop, `li_baseline`, which ran at the same
-            speed at equal batch size and threads; its 1.7-2.1x ratios came from genfast's 256-row batches against
-            32-row baseline batches on 2 threads: benchmarks/RESULTS.md.)
+            (their --batch_size default), the prompt embeddings gathered per row, the plain diffusers UNet
+            forward with diffusers' attention processors, fp16 on GPU / fp32 on CPU. It is the headline ratio;
+            it runs again at genfast's batch size (--li-batch-size), which their code allows too. It replaced an
+            earlier rewrite of their loop (`li_baseline`), as fast as it at equal batch size and threads (within
+            this machine's noise), whose 1.7-2.1x came mostly from comparing genfast's 256-row batches with
+            32-row ones on 2 threads (benchmarks/RESULTS.md).
   genfast   the engine with continuous batching and every exact optimisation (shared UNet prefix, cached
             class keys/values, fused noise and error kernels) at genfast's batch size;
   floor     the denoiser's own forward replayed on exactly genfast's batches: the engine's overhead is the
@@ -244,7 +245,8 @@ def run_li_real(case: Case, method: Li2023, seed: int, unet, batch_size: int = 3
                 genfast_noise: bool = False) -> tuple[list[int], int, float, list[dict]]:
     """li_real_loop over the images one at a time, as their main() does (latents already encoded):
     (predictions, evaluations, seconds, per-image data). Noise: their torch.randn after torch.manual_seed(seed)
-    (their main seeds nothing), or with `genfast_noise` genfast's own noise for each image."""
+    (their main seeds nothing), or with `genfast_noise` genfast's own noise for each image. Their scheduler's
+    alphas_cumprod is the adapter's alpha**2 in float32; the prompt embeddings are the adapter's conditioning."""
     adapter = case.adapter
     n_samples, to_keep = method.schedule(len(adapter.class_names))
     dtype = "float16" if unet.dtype == torch.float16 else "float32"
@@ -323,19 +325,20 @@ def speed(args, device: torch.device, tmp: Path) -> list[dict]:
         if name == "sd2" and device.type == "cpu" and not args.li_samples:
             method = Li2023(n_samples=(4, 16), to_keep=(4, 1))  # a CPU-sized schedule; equal work on both sides
         batch_size = args.batch_size or case.adapter.default_batch_size
+        li_batch_sizes = args.li_batch_size or list(dict.fromkeys([32, batch_size]))
         print(f"\n== {name}: {n_images} images, {n_classes} classes, Li et al. schedule {method.schedule(n_classes)}, "
               f"{case.adapter.describe()['options']}", flush=True)
         # warm-up: kernels, autotuning, allocator
         first = Case(name, case.adapter, case.z0[:1], case.keys[:1], None)
         run_genfast(first, method, args.seed, batch_size)
-        for b in args.li_batch_size:
+        for b in li_batch_sizes:
             run_li_real(first, method, args.seed, unet, b)
         # interleaved repeats, medians: this machine's timings drift between runs
-        base_times: dict[int, list[float]] = {b: [] for b in args.li_batch_size}
+        base_times: dict[int, list[float]] = {b: [] for b in li_batch_sizes}
         gen_times, floor_times = [], []
         for _ in range(args.repeats):
             _peak_reset(device)
-            for b in args.li_batch_size:
+            for b in li_batch_sizes:
                 _, base_evals, base_s, _ = run_li_real(case, method, args.seed, unet, b)
                 base_times[b].append(base_s)
             base_peak = _peak_mib(device)
@@ -346,7 +349,7 @@ def speed(args, device: torch.device, tmp: Path) -> list[dict]:
             gen_times.append(gen_s)
             del calls
         # decisions: their loop once more (untimed) on genfast's noise, which it then shares with genfast
-        li_pred = run_li_real(case, method, args.seed, unet, args.li_batch_size[0], genfast_noise=True)[0]
+        li_pred = run_li_real(case, method, args.seed, unet, li_batch_sizes[0], genfast_noise=True)[0]
         gen_s, floor_s = float(np.median(gen_times)), float(np.median(floor_times))
         li_rows = [{"batch_size": b, "seconds": float(np.median(t)), "seconds_all": t,
                     "evals_per_s": base_evals / float(np.median(t)), "speedup": float(np.median(t)) / gen_s}
@@ -437,9 +440,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=None, help="genfast's rows per denoiser call")
     parser.add_argument("--li-samples", type=int, nargs="+", default=None, help="override Li et al.'s n_samples")
     parser.add_argument("--li-keep", type=int, nargs="+", default=None, help="override Li et al.'s to_keep")
-    parser.add_argument("--li-batch-size", type=int, nargs="+", default=[32],
-                        help="batch sizes to run Li et al.'s loop at (their --batch_size, default 32); the first "
-                             "gives the headline ratio")
+    parser.add_argument("--li-batch-size", type=int, nargs="+", default=None,
+                        help="batch sizes to run Li et al.'s loop at (their --batch_size); the first gives the "
+                             "headline ratio (default: their 32, then genfast's batch size)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats per side; medians are reported")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
