@@ -12,8 +12,8 @@ Speed mode times, for each model, with Li et al.'s schedule (equal work on both 
             forward with diffusers' attention processors, fp16 on GPU / fp32 on CPU. It is the headline ratio;
             it runs again at genfast's batch size (--li-batch-size), which their code allows too. It replaced an
             earlier rewrite of their loop (`li_baseline`), as fast as it at equal batch size and threads (within
-            this machine's noise), whose 1.7-2.1x came mostly from comparing genfast's 256-row batches with
-            32-row ones on 2 threads (benchmarks/RESULTS.md).
+            this machine's noise), whose 1.7-2.1x compared genfast's 256-row batches with 32-row ones
+            (benchmarks/RESULTS.md).
   genfast   the engine with continuous batching and every exact optimisation (shared UNet prefix, cached
             class keys/values, fused noise and error kernels) at genfast's batch size;
   floor     the denoiser's own forward replayed on exactly genfast's batches: the engine's overhead is the
