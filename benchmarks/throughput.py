@@ -1,19 +1,27 @@
-"""genfast against a faithful baseline of Li et al.'s loop, measured in one run on the same model and images.
+"""genfast against Li et al.'s own evaluation loop, measured in one run on the same model and images.
 
     python benchmarks/throughput.py                      # speed: digits, tiny-sd (+ sd2 on a GPU)
     python benchmarks/throughput.py --models sd2 --images 4 --json out.json
     python benchmarks/throughput.py --mode accuracy      # evaluations per image at Li et al.'s accuracy
 
 Speed mode times, for each model, with Li et al.'s schedule (equal work on both sides):
-  baseline  their loop: one image at a time, the flattened (class, timestep) list, batches of 32 rows, the
-            prompt embeddings repeated per row, the plain diffusers forward (fp16 on GPU, fp32 on CPU);
+  li-real   Li et al.'s own evaluation loop: `li_real_loop`, a statement-by-statement transcription of their
+            eval_prob_adaptive and eval_error (LI_UPSTREAM): one image at a time, their torch.randn noise
+            [max(n_samples), *latent] per image, the flattened (class, timestep) list in batches of 32 rows
+            (their --batch_size default), the prompt embeddings gathered per row, the plain diffusers UNet
+            forward with diffusers' attention processors, fp16 on GPU / fp32 on CPU. It is the headline ratio;
+            it runs again at genfast's batch size (--li-batch-size), which their code allows too. It replaced an
+            earlier rewrite of their loop (`li_baseline`), as fast as it at equal batch size and threads (within
+            this machine's noise), whose 1.7-2.1x compared genfast's 256-row batches with 32-row ones
+            (benchmarks/RESULTS.md).
   genfast   the engine with continuous batching and every exact optimisation (shared UNet prefix, cached
             class keys/values, fused noise and error kernels) at genfast's batch size;
   floor     the denoiser's own forward replayed on exactly genfast's batches: the engine's overhead is the
             genfast time over this.
 The three are run interleaved --repeats times and the medians reported.
-It reports evaluations/s, images/s, the genfast/baseline ratio, the overhead over the floor, peak memory and
-whether the two sides took the same decisions (they use the same noise, so they should).
+It reports evaluations/s, images/s, genfast / their loop, the overhead over the floor, peak memory and whether
+the two take the same decisions: the timed runs of their loop draw their own torch.randn noise, so one more
+untimed run feeds it genfast's noise (`genfast.noise`, as their --noise_path feeds a tensor) for that check.
 
 Accuracy mode classifies the bundled digits' held-out split with Li et al.'s 10-class schedule (50,500 / 5,1:
 2,750 evaluations per image) and with the other methods at several budgets, and reports how many evaluations
@@ -22,6 +30,8 @@ per image each needs to reach Li et al.'s accuracy.
 from __future__ import annotations
 
 import argparse
+import copy
+import importlib.util
 import json
 import platform
 import resource
@@ -34,6 +44,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 import genfast
 from genfast.api import Classifier, image_key
@@ -53,6 +64,9 @@ SD2_UNET = dict(
     up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
     attention_head_dim=(5, 10, 20, 20), cross_attention_dim=1024, use_linear_projection=True,
 )
+LI_UPSTREAM = ("diffusion-classifier/diffusion-classifier, eval_prob_adaptive.py (eval_prob_adaptive, eval_error) as "
+               "of commit e9f772d78b75976112d88a1002c496f6ef0cb27e (file last changed in a544da9c)")
+LI_LOSSES = {"l2": F.mse_loss, "l1": F.l1_loss, "huber": F.huber_loss}  # their --loss choices
 SD_SCHEDULE = {"beta_schedule": "scaled_linear", "beta_start": 0.00085, "beta_end": 0.012,
                "num_train_timesteps": 1000}
 
@@ -140,45 +154,123 @@ def _peak_mib(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def li_baseline(case: Case, method: Li2023, seed: int, dtype: torch.dtype, batch: int = 32) -> tuple[list[int], int, float]:
-    """Li et al.'s eval_prob_adaptive (n_trials=1), written out: per image, per stage, the flattened
-    (class, timestep) list in batches of `batch`, conditioning repeated per row, plain forward."""
-    adapter, n_classes = case.adapter, len(case.adapter.class_names)
-    stages = method.stages(adapter.num_train_timesteps, n_classes)
-    alpha = adapter.schedule.alpha.to(adapter.device, torch.float32)
-    sigma = adapter.schedule.sigma.to(adapter.device, torch.float32)
-    device = adapter.device
-    predictions, evaluations = [], 0
-    _sync(device)
-    start = time.perf_counter()
-    for latent, key in zip(case.z0, case.keys):
-        n_total = sum(len(ts) for ts, _ in stages)
-        all_noise = genfast.noise(seed, int(key), range(n_total), adapter.latent_shape, device=device)
-        errors: dict[int, list[torch.Tensor]] = {k: [] for k in range(n_classes)}
-        remaining, done = list(range(n_classes)), 0
-        for ts, keep in stages:
-            rows = [(k, t, done + i) for k in remaining for i, t in enumerate(ts)]
-            done += len(ts)
-            out = []
-            for lo in range(0, len(rows), batch):
-                chunk = rows[lo:lo + batch]
-                cls = torch.tensor([r[0] for r in chunk], device=device)
-                t = torch.tensor([r[1] for r in chunk], device=device)
-                noise = all_noise[[r[2] for r in chunk]]
-                view = (-1, *[1] * len(adapter.latent_shape))
-                z_t = (latent * alpha[t].view(view) + noise * sigma[t].view(view)).to(dtype)
-                offsets = torch.arange(len(chunk) + 1, device=device)
-                pred = adapter.denoise_plain(z_t, t, offsets, cls)
-                out.append(((noise - pred.float()) ** 2).flatten(1).mean(1))
-            out = torch.cat(out)
-            for (k, _, _), e in zip(rows, out):
-                errors[k].append(e)
-            evaluations += len(rows)
-            means = torch.stack([-torch.stack(errors[k]).mean() for k in remaining])
-            remaining = [remaining[i] for i in torch.topk(means, k=min(keep, len(remaining))).indices.tolist()]
-        predictions.append(remaining[0])
-    _sync(device)
-    return predictions, evaluations, time.perf_counter() - start
+def their_unet(adapter: UNetAdapter, dtype: torch.dtype) -> torch.nn.Module:
+    """The adapter's UNet as Li et al.'s code holds it: a copy in `dtype` with diffusers' own attention
+    processors (genfast's class-indexed ones removed), plus xformers on CUDA where it is installed (their
+    get_sd_model calls enable_xformers_memory_efficient_attention)."""
+    unet = copy.deepcopy(adapter.unet)
+    if unet.dtype != dtype:
+        unet = unet.to(dtype)
+    unet.set_attn_processor({name: getattr(p, "original", p) for name, p in unet.attn_processors.items()})
+    if unet.device.type == "cuda" and importlib.util.find_spec("xformers") is not None:
+        unet.enable_xformers_memory_efficient_attention()
+    return unet
+
+
+def li_real_eval_error(unet, alphas_cumprod: torch.Tensor, latent: torch.Tensor, all_noise: torch.Tensor,
+                       ts: list[int], noise_idxs: list[int], text_embeds: torch.Tensor, text_embed_idxs: list[int],
+                       batch_size: int, dtype: str, loss: str) -> torch.Tensor:
+    """Their eval_error, statement by statement (the tqdm progress bar left out): one error per (t, noise,
+    prompt) entry, float32 on the CPU."""
+    device = latent.device
+    pred_errors = torch.zeros(len(ts), device="cpu")
+    idx = 0
+    with torch.inference_mode():
+        for _ in range(len(ts) // batch_size + int(len(ts) % batch_size != 0)):
+            batch_ts = torch.tensor(ts[idx: idx + batch_size])
+            noise = all_noise[noise_idxs[idx: idx + batch_size]]
+            noised_latent = latent * (alphas_cumprod[batch_ts] ** 0.5).view(-1, 1, 1, 1).to(device) + \
+                noise * ((1 - alphas_cumprod[batch_ts]) ** 0.5).view(-1, 1, 1, 1).to(device)
+            t_input = batch_ts.to(device).half() if dtype == "float16" else batch_ts.to(device)
+            text_input = text_embeds[text_embed_idxs[idx: idx + batch_size]]
+            noise_pred = unet(noised_latent, t_input, encoder_hidden_states=text_input).sample
+            error = LI_LOSSES[loss](noise, noise_pred, reduction="none").mean(dim=(1, 2, 3))
+            pred_errors[idx: idx + len(batch_ts)] = error.detach().cpu()
+            idx += len(batch_ts)
+    return pred_errors
+
+
+def li_real_loop(unet, latent: torch.Tensor, text_embeds: torch.Tensor, alphas_cumprod: torch.Tensor,
+                 n_samples: tuple[int, ...], to_keep: tuple[int, ...], *, batch_size: int = 32,
+                 dtype: str = "float32", loss: str = "l2",
+                 all_noise: torch.Tensor | None = None) -> tuple[int, dict[int, dict[str, torch.Tensor]]]:
+    """Their eval_prob_adaptive with n_trials=1 (LI_UPSTREAM), statement by statement: (prediction, data) where
+    data[class] holds the evaluated timesteps `t` and `pred_errors` in evaluation order (entry j used noise j).
+
+    `latent` is [1, *latent] in the model dtype, `alphas_cumprod` float32 [T] on the CPU (their scheduler's);
+    `all_noise` None draws their torch.randn([max(n_samples), *latent]) from torch's global generator, or pass
+    the noise to use (as their --noise_path does; e.g. genfast.noise, to compare decisions with genfast).
+    """
+    T = alphas_cumprod.shape[0]
+    max_n_samples = max(n_samples)
+    if all_noise is None:
+        all_noise = torch.randn((max_n_samples, *latent.shape[1:]), device=latent.device)
+    if dtype == "float16":
+        all_noise = all_noise.half()
+        alphas_cumprod = alphas_cumprod.half()
+    data: dict[int, dict[str, torch.Tensor]] = {}
+    t_evaluated: set[int] = set()
+    remaining_prmpt_idxs = list(range(len(text_embeds)))
+    start = T // max_n_samples // 2
+    t_to_eval = list(range(start, T, T // max_n_samples))[:max_n_samples]
+    for n, n_to_keep in zip(n_samples, to_keep):
+        ts, noise_idxs, text_embed_idxs = [], [], []
+        curr_t_to_eval = t_to_eval[len(t_to_eval) // n // 2::len(t_to_eval) // n][:n]
+        curr_t_to_eval = [t for t in curr_t_to_eval if t not in t_evaluated]
+        for prompt_i in remaining_prmpt_idxs:
+            for t_idx, t in enumerate(curr_t_to_eval, start=len(t_evaluated)):  # n_trials=1: extends of one
+                ts.append(t)
+                noise_idxs.append(t_idx)
+                text_embed_idxs.append(prompt_i)
+        t_evaluated.update(curr_t_to_eval)
+        pred_errors = li_real_eval_error(unet, alphas_cumprod, latent, all_noise, ts, noise_idxs, text_embeds,
+                                         text_embed_idxs, batch_size, dtype, loss)
+        for prompt_i in remaining_prmpt_idxs:
+            mask = torch.tensor(text_embed_idxs) == prompt_i
+            prompt_ts = torch.tensor(ts)[mask]
+            prompt_pred_errors = pred_errors[mask]
+            if prompt_i not in data:
+                data[prompt_i] = dict(t=prompt_ts, pred_errors=prompt_pred_errors)
+            else:
+                data[prompt_i]["t"] = torch.cat([data[prompt_i]["t"], prompt_ts])
+                data[prompt_i]["pred_errors"] = torch.cat([data[prompt_i]["pred_errors"], prompt_pred_errors])
+        errors = [-data[prompt_i]["pred_errors"].mean() for prompt_i in remaining_prmpt_idxs]
+        best_idxs = torch.topk(torch.tensor(errors), k=n_to_keep, dim=0).indices.tolist()
+        remaining_prmpt_idxs = [remaining_prmpt_idxs[i] for i in best_idxs]
+    assert len(remaining_prmpt_idxs) == 1
+    return remaining_prmpt_idxs[0], data
+
+
+def run_li_real(case: Case, method: Li2023, seed: int, unet, batch_size: int = 32,
+                genfast_noise: bool = False) -> tuple[list[int], int, float, list[dict]]:
+    """li_real_loop over the images one at a time, as their main() does (latents already encoded):
+    (predictions, evaluations, seconds, per-image data). Noise: their torch.randn after torch.manual_seed(seed)
+    (their main seeds nothing), or with `genfast_noise` genfast's own noise for each image. Their scheduler's
+    alphas_cumprod is the adapter's alpha**2 in float32; the prompt embeddings are the adapter's conditioning."""
+    adapter = case.adapter
+    n_samples, to_keep = method.schedule(len(adapter.class_names))
+    dtype = "float16" if unet.dtype == torch.float16 else "float32"
+    text_embeds = adapter.runner.conditioning.to(unet.dtype)
+    alphas_cumprod = adapter.schedule.alpha.square().to(torch.float32)
+    torch.manual_seed(seed)
+    cudnn_benchmark, torch.backends.cudnn.benchmark = torch.backends.cudnn.benchmark, True  # as their main() sets
+    predictions, evaluations, datas = [], 0, []
+    try:
+        _sync(adapter.device)
+        start = time.perf_counter()
+        for latent, key in zip(case.z0, case.keys):
+            noise = genfast.noise(seed, int(key), range(max(n_samples)), latent.shape, device=latent.device) \
+                if genfast_noise else None
+            pred, data = li_real_loop(unet, latent[None].to(unet.dtype), text_embeds, alphas_cumprod, n_samples,
+                                      to_keep, batch_size=batch_size, dtype=dtype, loss=method.loss, all_noise=noise)
+            predictions.append(pred)
+            evaluations += sum(len(d["t"]) for d in data.values())
+            datas.append(data)
+        _sync(adapter.device)
+        elapsed = time.perf_counter() - start
+    finally:
+        torch.backends.cudnn.benchmark = cudnn_benchmark
+    return predictions, evaluations, elapsed, datas
 
 
 def run_genfast(case: Case, method: Method, seed: int, batch_size: int) -> tuple[list[int], int, float, list]:
@@ -221,62 +313,80 @@ def replay_floor(case: Case, calls: list) -> float:
 
 
 def speed(args, device: torch.device, tmp: Path) -> list[dict]:
+    """The speed rows: their real loop at each --li-batch-size, genfast and the floor, interleaved repeats."""
     results = []
     for name in args.models:
         n_images = args.images or {"digits": 8, "tiny-sd": 4, "sd2": 4 if device.type == "cuda" else 1}[name]
         base_dtype = torch.float16 if device.type == "cuda" else torch.float32
         case = build_case(name, n_images, device, args.dtype or base_dtype, tmp)
+        unet = their_unet(case.adapter, base_dtype)
         n_classes = len(case.adapter.class_names)
         method = Li2023(n_samples=tuple(args.li_samples), to_keep=tuple(args.li_keep)) if args.li_samples else Li2023()
         if name == "sd2" and device.type == "cpu" and not args.li_samples:
             method = Li2023(n_samples=(4, 16), to_keep=(4, 1))  # a CPU-sized schedule; equal work on both sides
         batch_size = args.batch_size or case.adapter.default_batch_size
+        li_batch_sizes = args.li_batch_size or list(dict.fromkeys([32, batch_size]))
         print(f"\n== {name}: {n_images} images, {n_classes} classes, Li et al. schedule {method.schedule(n_classes)}, "
               f"{case.adapter.describe()['options']}", flush=True)
         # warm-up: kernels, autotuning, allocator
-        run_genfast(Case(name, case.adapter, case.z0[:1], case.keys[:1], None), method, args.seed, batch_size)
+        first = Case(name, case.adapter, case.z0[:1], case.keys[:1], None)
+        run_genfast(first, method, args.seed, batch_size)
+        for b in li_batch_sizes:
+            run_li_real(first, method, args.seed, unet, b)
         # interleaved repeats, medians: this machine's timings drift between runs
-        base_times, gen_times, floor_times = [], [], []
+        base_times: dict[int, list[float]] = {b: [] for b in li_batch_sizes}
+        gen_times, floor_times = [], []
         for _ in range(args.repeats):
             _peak_reset(device)
-            base_pred, base_evals, base_s = li_baseline(case, method, args.seed, base_dtype)
+            for b in li_batch_sizes:
+                _, base_evals, base_s, _ = run_li_real(case, method, args.seed, unet, b)
+                base_times[b].append(base_s)
             base_peak = _peak_mib(device)
             _peak_reset(device)
             gen_pred, gen_evals, gen_s, calls = run_genfast(case, method, args.seed, batch_size)
             gen_peak = _peak_mib(device)
             floor_times.append(replay_floor(case, calls))
-            base_times.append(base_s)
             gen_times.append(gen_s)
             del calls
-        base_s, gen_s, floor_s = (float(np.median(t)) for t in (base_times, gen_times, floor_times))
+        # decisions: their loop once more (untimed) on genfast's noise, which it then shares with genfast
+        li_pred = run_li_real(case, method, args.seed, unet, li_batch_sizes[0], genfast_noise=True)[0]
+        gen_s, floor_s = float(np.median(gen_times)), float(np.median(floor_times))
+        li_rows = [{"batch_size": b, "seconds": float(np.median(t)), "seconds_all": t,
+                    "evals_per_s": base_evals / float(np.median(t)), "speedup": float(np.median(t)) / gen_s}
+                   for b, t in base_times.items()]
+        head = li_rows[0]
         row = {
             "model": name, "images": n_images, "classes": n_classes, "device": str(device),
-            "dtype": str(case.adapter.dtype).removeprefix("torch."), "baseline_dtype": str(base_dtype).removeprefix("torch."),
+            "dtype": str(case.adapter.dtype).removeprefix("torch."), "baseline": LI_UPSTREAM,
+            "baseline_dtype": str(base_dtype).removeprefix("torch."),
             "schedule": [list(x) for x in method.schedule(n_classes)], "batch_size": batch_size,
-            "evaluations": gen_evals, "baseline_evaluations": base_evals,
-            "baseline_s": base_s, "genfast_s": gen_s, "floor_s": floor_s, "repeats": args.repeats,
-            "baseline_s_all": base_times, "genfast_s_all": gen_times, "floor_s_all": floor_times,
-            "baseline_evals_per_s": base_evals / base_s, "genfast_evals_per_s": gen_evals / gen_s,
-            "baseline_images_per_s": n_images / base_s, "genfast_images_per_s": n_images / gen_s,
-            "speedup": base_s / gen_s, "overhead_over_floor": gen_s / floor_s - 1,
+            "evaluations": gen_evals, "baseline_evaluations": base_evals, "baseline_batch_size": head["batch_size"],
+            "baseline_s": head["seconds"], "genfast_s": gen_s, "floor_s": floor_s, "repeats": args.repeats,
+            "baseline_s_all": head["seconds_all"], "genfast_s_all": gen_times, "floor_s_all": floor_times,
+            "baseline_evals_per_s": head["evals_per_s"], "genfast_evals_per_s": gen_evals / gen_s,
+            "baseline_images_per_s": n_images / head["seconds"], "genfast_images_per_s": n_images / gen_s,
+            "speedup": head["speedup"], "li_real_loop": li_rows, "overhead_over_floor": gen_s / floor_s - 1,
             "baseline_peak_mib": base_peak, "genfast_peak_mib": gen_peak,
-            "decisions_agree": float(np.mean(np.array(base_pred) == np.array(gen_pred))),
+            "decisions_agree": float(np.mean(np.array(li_pred) == np.array(gen_pred))),
             "options": case.adapter.describe()["options"],
         }
         results.append(row)
-        print(f"baseline {base_s:8.2f} s  {row['baseline_evals_per_s']:9.1f} evals/s\n"
-              f"genfast  {gen_s:8.2f} s  {row['genfast_evals_per_s']:9.1f} evals/s  x{row['speedup']:.2f}\n"
-              f"floor    {floor_s:8.2f} s  overhead {100 * row['overhead_over_floor']:.1f}%  "
-              f"decisions agree {100 * row['decisions_agree']:.0f}%", flush=True)
-        del case
-    print("\n| model | device | dtype | images | evals | baseline evals/s | genfast evals/s | speed-up | overhead vs floor"
-          " | peak MiB (base / genfast) | same decisions |")
+        for r in li_rows:
+            print(f"li-real@{r['batch_size']:<4d} {r['seconds']:8.2f} s  {r['evals_per_s']:9.1f} evals/s  "
+                  f"(genfast x{r['speedup']:.2f})")
+        print(f"genfast@{batch_size:<4d} {gen_s:8.2f} s  {row['genfast_evals_per_s']:9.1f} evals/s\n"
+              f"floor        {floor_s:8.2f} s  overhead {100 * row['overhead_over_floor']:.1f}%  "
+              f"decisions agree {100 * row['decisions_agree']:.0f}% (their loop on genfast's noise)", flush=True)
+        del case, unet
+    print("\n| model | device | dtype | images | evals | Li et al.'s loop evals/s (batch) | genfast evals/s (batch) | "
+          "genfast / their loop | overhead vs floor | peak MiB (base / genfast) | same decisions |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
-        print(f"| {r['model']} | {r['device']} | {r['dtype']} | {r['images']} | {r['evaluations']} | "
-              f"{r['baseline_evals_per_s']:.1f} | {r['genfast_evals_per_s']:.1f} | {r['speedup']:.2f}x | "
-              f"{100 * r['overhead_over_floor']:.1f}% | {r['baseline_peak_mib']:.0f} / {r['genfast_peak_mib']:.0f} | "
-              f"{100 * r['decisions_agree']:.0f}% |")
+        base = ", ".join(f"{x['evals_per_s']:.1f} ({x['batch_size']})" for x in r["li_real_loop"])
+        ratio = ", ".join(f"{x['speedup']:.2f}x" for x in r["li_real_loop"])
+        print(f"| {r['model']} | {r['device']} | {r['dtype']} | {r['images']} | {r['evaluations']} | {base} | "
+              f"{r['genfast_evals_per_s']:.1f} ({r['batch_size']}) | {ratio} | {100 * r['overhead_over_floor']:.1f}% | "
+              f"{r['baseline_peak_mib']:.0f} / {r['genfast_peak_mib']:.0f} | {100 * r['decisions_agree']:.0f}% |")
     return results
 
 
@@ -326,10 +436,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images", type=int, default=None, help="images per model (default: a few per model)")
     parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
     parser.add_argument("--dtype", default=None, choices=("float32", "float16", "bfloat16"),
-                        help="genfast's dtype (default: the adapter's; the baseline uses fp16 on GPU, fp32 on CPU)")
+                        help="genfast's dtype (default: the adapter's; their loop runs fp16 on GPU, fp32 on CPU)")
     parser.add_argument("--batch-size", type=int, default=None, help="genfast's rows per denoiser call")
     parser.add_argument("--li-samples", type=int, nargs="+", default=None, help="override Li et al.'s n_samples")
     parser.add_argument("--li-keep", type=int, nargs="+", default=None, help="override Li et al.'s to_keep")
+    parser.add_argument("--li-batch-size", type=int, nargs="+", default=None,
+                        help="batch sizes to run Li et al.'s loop at (their --batch_size); the first gives the "
+                             "headline ratio (default: their 32, then genfast's batch size)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats per side; medians are reported")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
