@@ -49,7 +49,7 @@ import torch.nn.functional as F
 import genfast
 from genfast.api import Classifier, image_key
 from genfast.engine import ClarkJaini2023, Exhaustive, GenFast, Li2023, Method
-from genfast.engine.loop import score_images
+from genfast.engine.loop import COMPILE_MODES, compiled_denoiser, score_images
 from genfast.vocabulary import MVH_CLASSES
 from genfast.models import load_model
 from genfast.models.digits_data import CLASS_NAMES as DIGITS, load_split
@@ -273,10 +273,12 @@ def run_li_real(case: Case, method: Li2023, seed: int, unet, batch_size: int = 3
     return predictions, evaluations, elapsed, datas
 
 
-def run_genfast(case: Case, method: Method, seed: int, batch_size: int) -> tuple[list[int], int, float, list]:
-    """The engine loop on all images at once; also returns genfast's denoiser calls for the floor."""
+def run_genfast(case: Case, method: Method, seed: int, batch_size: int,
+                denoise=None) -> tuple[list[int], int, float, list]:
+    """The engine loop on all images at once (with `denoise`, a compiled denoiser on padded batches); also
+    returns genfast's denoiser calls for the floor."""
     adapter = case.adapter
-    calls, real = [], adapter.denoise
+    calls, real = [], denoise or adapter.denoise
 
     def recording(*rows):
         calls.append(rows)  # references only: the loop makes fresh tensors every batch
@@ -290,24 +292,28 @@ def run_genfast(case: Case, method: Method, seed: int, batch_size: int) -> tuple
         predictions[i] = int(result.prediction)
         evaluations += int(result.evaluations)
 
-    adapter.denoise = recording
+    if denoise is None:
+        adapter.denoise = recording
     try:
         _sync(adapter.device)
         start = time.perf_counter()
-        score_images(adapter, method, case.z0, case.keys, seed=seed, batch_size=batch_size, on_finished=finished)
+        score_images(adapter, method, case.z0, case.keys, seed=seed, batch_size=batch_size, on_finished=finished,
+                     denoise=None if denoise is None else recording)
         _sync(adapter.device)
         elapsed = time.perf_counter() - start
     finally:
-        del adapter.denoise
+        if denoise is None:
+            del adapter.denoise
     return predictions, evaluations, elapsed, calls
 
 
-def replay_floor(case: Case, calls: list) -> float:
-    """The denoiser alone on genfast's exact batches, back to back."""
+def replay_floor(case: Case, calls: list, denoise=None) -> float:
+    """The denoiser (`denoise`, or the adapter's) alone on genfast's exact batches, back to back."""
+    denoise = denoise or case.adapter.denoise
     _sync(case.adapter.device)
     start = time.perf_counter()
     for rows in calls:
-        case.adapter.denoise(*rows)
+        denoise(*rows)
     _sync(case.adapter.device)
     return time.perf_counter() - start
 
@@ -328,9 +334,14 @@ def speed(args, device: torch.device, tmp: Path) -> list[dict]:
         li_batch_sizes = args.li_batch_size or list(dict.fromkeys([32, batch_size]))
         print(f"\n== {name}: {n_images} images, {n_classes} classes, Li et al. schedule {method.schedule(n_classes)}, "
               f"{case.adapter.describe()['options']}", flush=True)
-        # warm-up: kernels, autotuning, allocator
+        # warm-up: kernels, autotuning, allocator, and with --compile the compilation (timed apart)
+        compiled = compiled_denoiser(case.adapter, args.compile)
         first = Case(name, case.adapter, case.z0[:1], case.keys[:1], None)
-        run_genfast(first, method, args.seed, batch_size)
+        start = time.perf_counter()
+        run_genfast(first, method, args.seed, batch_size, compiled)
+        warm_s = time.perf_counter() - start
+        if compiled is not None:
+            print(f"compile={args.compile}: first batch (compilation) {warm_s:.1f} s", flush=True)
         for b in li_batch_sizes:
             run_li_real(first, method, args.seed, unet, b)
         # interleaved repeats, medians: this machine's timings drift between runs
@@ -343,9 +354,9 @@ def speed(args, device: torch.device, tmp: Path) -> list[dict]:
                 base_times[b].append(base_s)
             base_peak = _peak_mib(device)
             _peak_reset(device)
-            gen_pred, gen_evals, gen_s, calls = run_genfast(case, method, args.seed, batch_size)
+            gen_pred, gen_evals, gen_s, calls = run_genfast(case, method, args.seed, batch_size, compiled)
             gen_peak = _peak_mib(device)
-            floor_times.append(replay_floor(case, calls))
+            floor_times.append(replay_floor(case, calls, compiled))
             gen_times.append(gen_s)
             del calls
         # decisions: their loop once more (untimed) on genfast's noise, which it then shares with genfast
@@ -368,13 +379,14 @@ def speed(args, device: torch.device, tmp: Path) -> list[dict]:
             "speedup": head["speedup"], "li_real_loop": li_rows, "overhead_over_floor": gen_s / floor_s - 1,
             "baseline_peak_mib": base_peak, "genfast_peak_mib": gen_peak,
             "decisions_agree": float(np.mean(np.array(li_pred) == np.array(gen_pred))),
-            "options": case.adapter.describe()["options"],
+            "options": case.adapter.describe()["options"], "compile": args.compile, "warm_up_s": warm_s,
         }
         results.append(row)
         for r in li_rows:
             print(f"li-real@{r['batch_size']:<4d} {r['seconds']:8.2f} s  {r['evals_per_s']:9.1f} evals/s  "
                   f"(genfast x{r['speedup']:.2f})")
-        print(f"genfast@{batch_size:<4d} {gen_s:8.2f} s  {row['genfast_evals_per_s']:9.1f} evals/s\n"
+        mode = "" if args.compile == "off" else f" (compile={args.compile})"
+        print(f"genfast@{batch_size:<4d} {gen_s:8.2f} s  {row['genfast_evals_per_s']:9.1f} evals/s{mode}\n"
               f"floor        {floor_s:8.2f} s  overhead {100 * row['overhead_over_floor']:.1f}%  "
               f"decisions agree {100 * row['decisions_agree']:.0f}% (their loop on genfast's noise)", flush=True)
         del case, unet
@@ -443,6 +455,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--li-batch-size", type=int, nargs="+", default=None,
                         help="batch sizes to run Li et al.'s loop at (their --batch_size); the first gives the "
                              "headline ratio (default: their 32, then genfast's batch size)")
+    parser.add_argument("--compile", choices=COMPILE_MODES, default="off",
+                        help="genfast's compile= (default: off); the first batch, which compiles, is timed apart")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats per side; medians are reported")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")

@@ -9,7 +9,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 import torch
 
-from genfast.engine.loop import ModelOutputError, score_images
+from genfast.engine.loop import ModelOutputError, compiled_denoiser, score_images
 from genfast.engine.methods import get_method
 from genfast.models import load_model
 from genfast.models.base import Scorer, format_prompt
@@ -158,13 +158,17 @@ class Classifier:
     (AGGREGATES) says how such a class is decided. A label-conditioned ImageNet model (DiT) given the 16
     model-vs-human classes scores each through its ImageNet labels (`vocabulary.MVH_IMAGENET_INDICES`).
     `method` is a name ("genfast", "li2023", "clark-jaini2023", "exhaustive") or a method object from
-    `genfast.methods`; `batch_size` is the number of (sample, conditioning) rows per denoiser call.
+    `genfast.methods`; `batch_size` is the number of (sample, conditioning) rows per denoiser call. `compile`
+    (engine.loop.COMPILE_MODES: "off", "inductor", "graphs") runs the denoiser under torch.compile on batches
+    padded to batch_size; the first batch pays the compilation, and scores move at float rounding (the
+    compiled kernels round differently), as with another batch size.
     """
 
     def __init__(self, model, classes: Sequence[str] | Mapping[str, Sequence[str]], *, prompt: str = DEFAULT_PROMPT,
                  method="genfast", seed: int = 0, batch_size: int | None = None,
                  device: str | torch.device | None = None, dtype: torch.dtype | str | None = None,
-                 temperature: float = DEFAULT_TEMPERATURE, aggregate: str = "best", **model_options) -> None:
+                 temperature: float = DEFAULT_TEMPERATURE, aggregate: str = "best", compile: str = "off",
+                 **model_options) -> None:
         self.classes, explicit = _check_classes(classes)
         if aggregate not in AGGREGATES:
             raise ValueError(f"aggregate must be one of {', '.join(AGGREGATES)}, got {aggregate!r}")
@@ -188,6 +192,7 @@ class Classifier:
         self.member_class = _member_owners(self.classes, self.members)
         self.adapter.encode_classes([c for m in self.members for c in m], prompt)
         self.prompt = prompt
+        self.denoiser = compiled_denoiser(self.adapter, compile)
 
     def classify(self, images, *, keys: Sequence[int] | None = None, return_details: bool = False,
                  progress: bool = False, on_result: Callable[[int, Prediction], None] | None = None,
@@ -252,7 +257,7 @@ class Classifier:
 
         try:
             score_images(self.adapter, self.method, z0, np.array(key_list, dtype=np.uint64), seed=self.seed,
-                         batch_size=self.batch_size, on_finished=finished,
+                         batch_size=self.batch_size, on_finished=finished, denoise=self.denoiser,
                          on_progress=lambda rows: bar.set_postfix(evals=rows, refresh=False))
         except ModelOutputError as exc:
             name = batch[exc.image] if isinstance(batch[exc.image], (str, os.PathLike)) else f"#{exc.image}"
@@ -327,10 +332,11 @@ def _progress_bar(total: int, enabled: bool):
 
 def classify(images, classes: Sequence[str] | Mapping[str, Sequence[str]], model, *, prompt: str = DEFAULT_PROMPT,
              method="genfast", seed: int = 0, batch_size: int | None = None, device=None, dtype=None,
-             temperature: float = DEFAULT_TEMPERATURE, aggregate: str = "best", return_details: bool = False,
-             progress: bool = False, **model_options):
+             temperature: float = DEFAULT_TEMPERATURE, aggregate: str = "best", compile: str = "off",
+             return_details: bool = False, progress: bool = False, **model_options):
     """Classify images among `classes` with a diffusion model (a local folder, "digits", or an adapter); the
     arguments are Classifier's and Classifier.classify's."""
     clf = Classifier(model, classes, prompt=prompt, method=method, seed=seed, batch_size=batch_size,
-                     device=device, dtype=dtype, temperature=temperature, aggregate=aggregate, **model_options)
+                     device=device, dtype=dtype, temperature=temperature, aggregate=aggregate, compile=compile,
+                     **model_options)
     return clf.classify(images, return_details=return_details, progress=progress)

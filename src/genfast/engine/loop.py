@@ -27,25 +27,50 @@ class ModelOutputError(ValueError):
         self.image = image
 
 
+COMPILE_MODES: tuple[str, ...] = ("off", "inductor", "graphs")
+"""`compile=` of genfast.Classifier: the plain eager denoiser; torch.compile with inductor; or torch.compile's
+"reduce-overhead" mode, which replays CUDA graphs on a GPU (inductor alone on a CPU). Compiled modes pad every
+batch to batch_size rows, so one graph serves the whole run."""
+
+
+def compiled_denoiser(adapter, mode: str) -> Callable[..., torch.Tensor] | None:
+    """adapter.denoise under torch.compile for `mode` (COMPILE_MODES; None for "off"), for fixed-shape batches."""
+    if mode not in COMPILE_MODES:
+        raise ValueError(f"compile must be one of {', '.join(COMPILE_MODES)}, got {mode!r}")
+    if mode == "off":
+        return None
+    if isinstance(adapter, Scorer):
+        raise ValueError(f"compile={mode!r} compiles a denoiser; {type(adapter).__name__} scores tokens itself, "
+                         f"use compile='off'")
+    return torch.compile(adapter.denoise, dynamic=False, mode="reduce-overhead" if mode == "graphs" else None)
+
+
 class _PlanTransfer:
     """Moves each plan to the device in one copy: slot, sample, timestep, sample offsets and class index
     written into one reused int64 block (pinned on CUDA; the previous batch's copy from it is complete by then,
     since that batch's errors were read), copied with non_blocking and viewed on the device (on the CPU, used
-    in place)."""
+    in place). With `fixed`, every plan is padded to batch_size samples and rows: the padding samples are image
+    0's first sample, with no rows but the last, which takes the padding rows (class 0)."""
 
-    def __init__(self, device: torch.device, batch_size: int) -> None:
-        self.device = device
+    def __init__(self, device: torch.device, batch_size: int, fixed: bool) -> None:
+        self.device, self.batch_size, self.fixed = device, batch_size, fixed
         capacity = 5 * batch_size + 1  # S <= B <= batch_size rows: 4 S + 1 + B
         self.host = torch.empty(capacity, dtype=torch.int64, pin_memory=device.type == "cuda")
 
     def __call__(self, plan, first_id: int) -> tuple[torch.Tensor, ...]:
         """(slot, sample, timestep, sample_offsets, class_index) on the device."""
+        parts = [plan.image - first_id, plan.sample, plan.timestep, plan.sample_offsets, plan.class_index]
         samples, rows = len(plan.image), len(plan.class_index)
-        parts = (plan.image - first_id, plan.sample, plan.timestep, plan.sample_offsets, plan.class_index)
-        n = 4 * samples + 1 + rows
-        if n > self.host.numel():
+        if rows > self.batch_size:
             raise ValueError(f"a plan of {rows} rows exceeds the batch size it was planned for")
-        block = self.host[:n]
+        if self.fixed and samples < self.batch_size:  # (S <= B <= batch_size: S is full only if B is)
+            pad = self.batch_size - samples
+            parts[:3] = [np.pad(part, (0, pad)) for part in parts[:3]]
+            offsets = np.pad(parts[3], (0, pad), constant_values=rows)
+            offsets[-1] = self.batch_size
+            parts[3], parts[4] = offsets, np.pad(parts[4], (0, self.batch_size - rows))
+            samples = rows = self.batch_size
+        block = self.host[:4 * samples + 1 + rows]
         np.concatenate(parts, out=block.numpy())
         if self.device.type != "cpu":
             block = block.to(self.device, non_blocking=True)
@@ -54,14 +79,16 @@ class _PlanTransfer:
 
 def score_images(adapter, method, z0: torch.Tensor, keys: np.ndarray, *, seed: int, batch_size: int,
                  on_finished: Callable[[int, object, float], None],
-                 on_progress: Callable[[int], None] | None = None) -> None:
+                 on_progress: Callable[[int], None] | None = None,
+                 denoise: Callable[..., torch.Tensor] | None = None) -> None:
     """Run the engine to completion over the images whose clean latents are `z0` [N, *latent].
 
     `on_finished(i, result, seconds)` receives image `i`'s engine result as soon as it is decided, with its
     share of the wall time; `on_progress(rows)` is told how many denoiser rows each batch evaluated.
     Per batch the device receives one copy (the plan) and the host reads one array (the errors): the noise
     levels and error coefficients are looked up in [T] tables on the device, and the engine's rows are not
-    checked again there (Adapter.trusting_rows).
+    checked again there (Adapter.trusting_rows). `denoise` (compiled_denoiser) replaces adapter.denoise and gets
+    every batch padded to batch_size rows; the padding's errors are dropped.
     """
     z0 = z0.contiguous()
     scorer = isinstance(adapter, Scorer)
@@ -74,7 +101,8 @@ def score_images(adapter, method, z0: torch.Tensor, keys: np.ndarray, *, seed: i
     key_tensor = torch.from_numpy(np.asarray(keys, dtype=np.uint64).view(np.int64)).to(device)
     seed_i64 = int(np.uint64(seed).view(np.int64))
     seconds = np.zeros(len(keys))
-    transfer = _PlanTransfer(device, batch_size)
+    transfer = _PlanTransfer(device, batch_size, fixed=denoise is not None)
+    denoise = denoise or adapter.denoise
     if not scorer:  # alpha, sigma and the error coefficients of every timestep index, looked up per sample
         schedule = adapter.schedule
         alpha, sigma, _ = schedule.at(torch.arange(adapter.num_train_timesteps))
@@ -91,11 +119,11 @@ def score_images(adapter, method, z0: torch.Tensor, keys: np.ndarray, *, seed: i
             else:
                 eps, z_t = noise_noising(z0, key_tensor, slot, sample, alpha_table.index_select(0, timestep),
                                          sigma_table.index_select(0, timestep), seed_i64, method.antithetic)
-                pred = adapter.denoise(z_t.to(adapter.dtype), timestep, offsets, class_index, slot)
+                pred = denoise(z_t.to(adapter.dtype), timestep, offsets, class_index, slot)
                 coef = coef_table.index_select(0, timestep).repeat_interleave(
-                    offsets.diff(), dim=0, output_size=len(plan.class_index))
+                    offsets.diff(), dim=0, output_size=len(class_index))
                 errors = error_reduce(pred, offsets, eps, z_t, coef, None, method.loss, method.huber_delta)
-            errors = errors.cpu().numpy()
+            errors = errors[:len(plan.class_index)].cpu().numpy()
             _report(engine, plan, errors, first_id)
             # Share this batch's time among its images by their rows.
             elapsed = time.perf_counter() - start
