@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from genfast.distributed import DEFAULT_TIMEOUT, join, local_device
+from genfast.engine.loop import COMPILE_MODES
 from genfast.evaluate.datasets import ON_ERROR
 from genfast.evaluate.durable import Interrupted
 from genfast.evaluate.run import EvaluateConfig, evaluate
@@ -19,7 +20,8 @@ Finished images are journalled in <out>/journal/; run the same command again to 
 (Ctrl-C and SIGTERM stop after the image being journalled). A journal is continued only with the same model
 files, dtype, device type, method, seed, prompt, classes, --class-members and --aggregate; an image whose file
 changed is classified again.
-Decisions do not depend on --batch-size, --chunk-size or --threads; scores agree to about 1e-7 relative.
+Decisions do not depend on --batch-size, --chunk-size, --threads or --compile; scores agree to about 1e-7
+relative (within 1e-4 with --compile in the tests: its kernels round differently).
 --model fake[:delay=S,fail_after=N,fail_rank=R] is a deterministic fake classifier for tests (needs
 GENFAST_TESTING=1).
 
@@ -126,6 +128,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="an option of the model's adapter, repeatable (e.g. resolution=512, guidance_scale=3.5, "
                         "clean_caption=False, use_t5=False; README's family table lists them); part of the "
                         "settings a resumed run must match")
+    p.add_argument("--compile", choices=COMPILE_MODES, default="off",
+                   help="run the denoiser under torch.compile on fixed-size batches: inductor, or graphs (CUDA "
+                        "graphs on a GPU); the first batch compiles; decisions as with off (default: off)")
     p.add_argument("--device", default=None, help="torch device (default: the model's choice)")
     p.add_argument("--dtype", default=None, help="model dtype, e.g. float16 (default: the model's choice)")
     p.add_argument("--limit", type=_positive, default=None, help="only the first N images of each dataset")
@@ -160,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
                             device=local_device(args.device, world),
                             dtype=args.dtype, limit=args.limit, on_error=args.on_error, chunk_size=args.chunk_size,
                             progress=not args.no_progress, model_options=tuple(args.model_option),
-                            class_members=args.class_members, aggregate=args.aggregate,
+                            compile=args.compile, class_members=args.class_members, aggregate=args.aggregate,
                             merge_only=args.merge_only, timeout=args.timeout, verbose=args.verbose)
     try:
         results = evaluate(config, world=world)

@@ -95,6 +95,7 @@ class EvaluateConfig:
     chunk_size: int | None = None  # images per classify call and per handed-out chunk; None: chunk_size_for()
     progress: bool = True
     model_options: tuple[tuple[str, Any], ...] = ()  # adapter options (e.g. resolution, guidance_scale)
+    compile: str = "off"  # genfast.Classifier's compile= (not a setting: it changes no decision)
     class_members: tuple[tuple[str, tuple[str, ...]], ...] = ()  # classes scored through several conditionings
     aggregate: str = "best"  # how such a class is decided (genfast.vocabulary.AGGREGATES)
     merge_only: bool = False  # write the outputs from the journals, classify nothing
@@ -216,7 +217,8 @@ def make_classifier(config: EvaluateConfig) -> ClassifierLike:
     members = dict(config.class_members)
     return Classifier(config.model, {c: members.get(c) for c in config.classes}, prompt=config.prompt,
                       method=config.method, seed=config.seed, batch_size=config.batch_size, device=config.device,
-                      dtype=config.dtype, aggregate=config.aggregate, **dict(config.model_options))
+                      dtype=config.dtype, aggregate=config.aggregate, compile=config.compile,
+                      **dict(config.model_options))
 
 
 def _per_class(classes: Sequence[str], values: np.ndarray, kind: type, what: str) -> dict[str, Any]:
