@@ -11,12 +11,15 @@ if ls .whl/*.whl >/dev/null 2>&1; then
 fi
 nvidia-smi | tee "$out/nvidia-smi.txt"
 GENFAST_CUDA=ON GENFAST_CUDA_ARCHS="${GENFAST_CUDA_ARCHS:-90}" ./scripts/dev-build.sh 2>&1 | tail -3
-export PYTHONPATH=".:${PYTHONPATH:-}" GENFAST_REQUIRE_NATIVE=1 PYTHONUNBUFFERED=1
+export PYTHONPATH="src:${PYTHONPATH:-}" GENFAST_REQUIRE_NATIVE=1 PYTHONUNBUFFERED=1
 python3 -m genfast.info | tee "$out/info.txt"
 python3 -m pytest -q -rs tests/test_noise.py tests/test_error_reduce.py tests/test_kernels_class_attention.py \
-  tests/test_kernels_shared_query_attention.py tests/test_attention_processors.py tests/test_models_unet.py \
+  tests/test_kernels_shared_query_attention.py tests/test_kernels_ops.py tests/test_attention_processors.py \
+  tests/test_models_unet.py tests/test_loop_syncs.py tests/test_compile.py \
   2>&1 | tee "$out/tests.txt" | tail -15
 python3 -m pytest -q benchmarks/bench_kernels.py --benchmark-only --benchmark-json "$out/bench_kernels.json" \
   2>&1 | tail -25
 python3 benchmarks/throughput.py --models digits,tiny-sd,sd2 --dtype bfloat16 --json "$out/throughput.json" \
   2>&1 | tee "$out/throughput.txt" | tail -12
+python3 benchmarks/throughput.py --models digits,tiny-sd --compile graphs --json "$out/throughput_graphs.json" \
+  2>&1 | tee "$out/throughput_graphs.txt" | tail -12

@@ -22,6 +22,9 @@ The three are run interleaved --repeats times and the medians reported.
 It reports evaluations/s, images/s, genfast / their loop, the overhead over the floor, peak memory and whether
 the two take the same decisions: the timed runs of their loop draw their own torch.randn noise, so one more
 untimed run feeds it genfast's noise (`genfast.noise`, as their --noise_path feeds a tensor) for that check.
+Each speed row also prints a roofline line: FLOPs of one plain evaluation (torch.utils.flop_counter) times
+genfast's evaluations/s, the effective FLOP/s, against the GPU's dense fp16 peak where it is known (exact savings
+make the effective rate exceed what the device computes).
 
 Accuracy mode classifies the bundled digits' held-out split with Li et al.'s 10-class schedule (50,500 / 5,1:
 2,750 evaluations per image) and with the other methods at several budgets, and reports how many evaluations
@@ -152,6 +155,28 @@ def _peak_mib(device: torch.device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# Dense fp16/bf16 tensor-core peaks (TFLOP/s) from NVIDIA's datasheets, for the roofline line; by device name.
+PEAK_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "A10G": 125.0, "L4": 121.0}
+
+
+def flops_per_evaluation(adapter: UNetAdapter, rows: tuple) -> float:
+    """FLOPs of one plain denoiser evaluation (one class row, nothing shared), counted by
+    torch.utils.flop_counter on the plain forward of one of genfast's batches."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        adapter.denoise_plain(*rows)
+    return counter.get_total_flops() / max(int(rows[3].shape[0]), 1)
+
+
+def peak_tflops(device: torch.device) -> float | None:
+    """The device's dense fp16 peak when it is in PEAK_TFLOPS, else None (and always on a CPU)."""
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    return next((peak for key, peak in PEAK_TFLOPS.items() if key in name), None)
 
 
 def their_unet(adapter: UNetAdapter, dtype: torch.dtype) -> torch.nn.Module:
@@ -312,8 +337,9 @@ def replay_floor(case: Case, calls: list, denoise=None) -> float:
     denoise = denoise or case.adapter.denoise
     _sync(case.adapter.device)
     start = time.perf_counter()
-    for rows in calls:
-        denoise(*rows)
+    with case.adapter.trusting_rows():  # the engine's rows, as the loop runs them
+        for rows in calls:
+            denoise(*rows)
     _sync(case.adapter.device)
     return time.perf_counter() - start
 
@@ -358,6 +384,7 @@ def speed(args, device: torch.device, tmp: Path) -> list[dict]:
             gen_peak = _peak_mib(device)
             floor_times.append(replay_floor(case, calls, compiled))
             gen_times.append(gen_s)
+            flops = flops_per_evaluation(case.adapter, calls[0])
             del calls
         # decisions: their loop once more (untimed) on genfast's noise, which it then shares with genfast
         li_pred = run_li_real(case, method, args.seed, unet, li_batch_sizes[0], genfast_noise=True)[0]
@@ -380,12 +407,19 @@ def speed(args, device: torch.device, tmp: Path) -> list[dict]:
             "baseline_peak_mib": base_peak, "genfast_peak_mib": gen_peak,
             "decisions_agree": float(np.mean(np.array(li_pred) == np.array(gen_pred))),
             "options": case.adapter.describe()["options"], "compile": args.compile, "warm_up_s": warm_s,
+            "flops_per_evaluation": flops, "effective_tflops": flops * gen_evals / gen_s / 1e12,
+            "peak_tflops": peak_tflops(device),
         }
         results.append(row)
         for r in li_rows:
             print(f"li-real@{r['batch_size']:<4d} {r['seconds']:8.2f} s  {r['evals_per_s']:9.1f} evals/s  "
                   f"(genfast x{r['speedup']:.2f})")
         mode = "" if args.compile == "off" else f" (compile={args.compile})"
+        peak = row["peak_tflops"]
+        print(f"roofline     {flops / 1e9:.3f} GFLOP per plain evaluation x {row['genfast_evals_per_s']:.1f} evals/s = "
+              f"{row['effective_tflops']:.4f} effective TFLOP/s"
+              + (f" = {100 * row['effective_tflops'] / peak:.1f}% of the device's {peak:g} TFLOP/s dense peak" if peak
+                 else " (no peak known for this device)"), flush=True)
         print(f"genfast@{batch_size:<4d} {gen_s:8.2f} s  {row['genfast_evals_per_s']:9.1f} evals/s{mode}\n"
               f"floor        {floor_s:8.2f} s  overhead {100 * row['overhead_over_floor']:.1f}%  "
               f"decisions agree {100 * row['decisions_agree']:.0f}% (their loop on genfast's noise)", flush=True)

@@ -95,7 +95,7 @@ def test_cuda_batches_do_not_synchronise():
 
     report = loop._report
 
-    def checked(*args):  # the error read (before the engine sees them) is the one allowed sync
+    def checked(*args):  # the error read (_report) is the one allowed sync
         torch.cuda.set_sync_debug_mode(0)
         report(*args)
         torch.cuda.set_sync_debug_mode("error")

@@ -123,8 +123,7 @@ def score_images(adapter, method, z0: torch.Tensor, keys: np.ndarray, *, seed: i
                 coef = coef_table.index_select(0, timestep).repeat_interleave(
                     offsets.diff(), dim=0, output_size=len(class_index))
                 errors = error_reduce(pred, offsets, eps, z_t, coef, None, method.loss, method.huber_delta)
-            errors = errors[:len(plan.class_index)].cpu().numpy()
-            _report(engine, plan, errors, first_id)
+            errors = _report(engine, plan, errors, first_id)
             # Share this batch's time among its images by their rows.
             elapsed = time.perf_counter() - start
             rows_per_sample = np.diff(plan.sample_offsets)
@@ -136,8 +135,10 @@ def score_images(adapter, method, z0: torch.Tensor, keys: np.ndarray, *, seed: i
                 on_finished(i, result, float(seconds[i]))
 
 
-def _report(engine: Engine, plan, errors: np.ndarray, first_id: int) -> None:
-    """Hand a batch's errors to the engine; ModelOutputError naming the image if any is not finite."""
+def _report(engine: Engine, plan, device_errors: torch.Tensor, first_id: int) -> np.ndarray:
+    """Read a batch's errors (the batch's one device-to-host read; padding rows dropped), hand them to the engine
+    and return them; ModelOutputError naming the image if any is not finite."""
+    errors = device_errors[:len(plan.class_index)].cpu().numpy()
     bad = ~np.isfinite(errors)
     if bad.any():
         row = int(np.argmax(bad))
@@ -148,3 +149,4 @@ def _report(engine: Engine, plan, errors: np.ndarray, first_id: int) -> None:
             f"(class {int(plan.class_index[row])}, timestep {int(plan.timestep[sample_row])}); with float16 "
             "this is usually an overflow: try dtype=torch.float32 or bfloat16")
     engine.report(errors)
+    return errors
