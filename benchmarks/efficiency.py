@@ -3,6 +3,7 @@
     python benchmarks/efficiency.py --section objective     # tuning split: which objective is robust
     python benchmarks/efficiency.py --section digits        # report split: clean + every distortion, 2 levels
     python benchmarks/efficiency.py --section digits --images 20 --methods li2023,genfast   # a quick look
+    python benchmarks/efficiency.py --section glyphs --images 186 --methods li2023,genfast  # 62 classes, and 10-40
 
 Data. The bundled digits' 360 held-out images are split by position: odd positions are the TUNING split
 (every choice of genfast's default was made on it, with the TUNING_CONDITIONS levels and distortion seeds),
@@ -15,6 +16,10 @@ space, weighted uniformly (Li et al.), by exp(-3t) or exp(-7t) (Clark & Jaini). 
 split with each method and prints, per condition, accuracy, evaluations per image, the evaluation ratio to Li
 et al. and an exact McNemar test against Li et al. on the same images, then the pooled totals, the expected
 calibration error (15 bins) of `Prediction.probabilities`, and a Pareto plot (accuracy against evaluations).
+`glyphs` classifies the bundled glyphs model's test split (the slanted faces, seeds never trained or tuned on)
+among all 62 classes, and the test glyphs of the first 10, 20 and 40 classes among those classes, and prints
+accuracy, evaluations per image (Li et al.'s schedule for each class count), McNemar against li2023, ECE and
+how evaluations grow with the number of classes (with --plot, evaluations against classes).
 Results are cached per (section, method, condition) in --cache, so an interrupted run continues.
 """
 from __future__ import annotations
@@ -165,8 +170,9 @@ class Cache:
         return self.data[key]
 
 
-def classify(spec: str, images: list[np.ndarray], seed: int, details: bool = False) -> dict:
-    clf = Classifier("digits", CLASS_NAMES, method=get_method(spec), seed=seed, device="cpu")
+def classify(spec: str, images: list[np.ndarray], seed: int, details: bool = False, model: str = "digits",
+             classes: list[str] = CLASS_NAMES) -> dict:
+    clf = Classifier(model, classes, method=get_method(spec), seed=seed, device="cpu")
     start = time.perf_counter()
     preds = clf.classify(images, return_details=details)
     # the paired gaps relative to the winner's score, recovered from the probabilities: refit at any temperature
@@ -315,6 +321,75 @@ def summarise(names: list[str], runs: dict, labels: np.ndarray) -> list[dict]:
     return rows
 
 
+GLYPH_CLASS_COUNTS = (10, 20, 40, 62)
+
+
+def glyph_run(name: str, count: int, limit: int | None, seed: int, cache: Cache) -> tuple[dict, np.ndarray]:
+    """(run, labels) of a method on the first `limit` test glyphs of the first `count` classes, classified among
+    those classes only."""
+    from genfast.models.glyphs_data import CLASS_NAMES as GLYPHS, load_split as glyph_split
+
+    images, labels = glyph_split("test")
+    keep = np.flatnonzero(labels < count)[:limit]
+    run = cache.get(f"glyphs/{name}/{count}/{len(keep)}",
+                    lambda: classify(METHODS[name], list(images[keep]), seed, model="glyphs", classes=GLYPHS[:count]))
+    return run, labels[keep]
+
+
+def glyphs_section(args, cache: Cache) -> dict:
+    """Every method on the held-out glyphs (62 classes, the slanted faces): accuracy, evaluations, McNemar against
+    li2023, ECE; and evaluations per image as the number of classes grows (10, 20, 40, 62)."""
+    names = args.methods
+    reference = "li2023" if "li2023" in names else names[0]
+    rows, counts = [], {}
+    for count in GLYPH_CLASS_COUNTS:
+        limit = args.images if count == GLYPH_CLASS_COUNTS[-1] else min(args.images or 10**9, args.class_images)
+        results = {name: glyph_run(name, count, limit, args.seed, cache) for name in names}
+        ref_run, labels = results[reference]
+        ref_ok = np.asarray(ref_run["index"]) == labels
+        for name, (run, _) in results.items():
+            ok = np.asarray(run["index"]) == labels
+            gained, lost, p = mcnemar(ok, ref_ok)
+            row = {"method": name, "classes": count, "images": int(len(labels)), "accuracy": float(ok.mean()),
+                   "evaluations": float(np.mean(run["evaluations"])),
+                   "reduction": float(np.mean(ref_run["evaluations"]) / np.mean(run["evaluations"])),
+                   "gained": gained, "lost": lost, "p_value": p,
+                   "ece": ece(probabilities_at(run, DEFAULT_TEMPERATURE).max(axis=1), ok)}
+            rows.append(row)
+            counts.setdefault(name, []).append((count, row["evaluations"]))
+    print(f"\n| classes | images | method | accuracy | evals/image | fewer than {reference} | against {reference} "
+          f"(+/-, McNemar p) | ECE |")
+    print("|---" * 8 + "|")
+    for r in rows:
+        versus = "" if r["method"] == reference else f"+{r['gained']}/-{r['lost']}, p={r['p_value']:.2g}"
+        print(f"| {r['classes']} | {r['images']} | {r['method']} | {100 * r['accuracy']:.1f}% | "
+              f"{r['evaluations']:.0f} | {r['reduction']:.1f}x | {versus} | {r['ece']:.3f} |")
+    for name, points in counts.items():  # growth exponent: evaluations ~ classes^b between the extremes
+        (k0, e0), (k1, e1) = points[0], points[-1]
+        print(f"{name}: evaluations per image grow as classes^{np.log(e1 / e0) / np.log(k1 / k0):.2f} "
+              f"from {k0} to {k1} classes")
+    if args.plot:
+        class_count_plot(counts, args.plot)
+    return {"rows": rows}
+
+
+def class_count_plot(counts: dict[str, list[tuple[int, float]]], path: Path) -> None:
+    """Evaluations per image against the number of classes, one line per method (log-log)."""
+    from genfast.plots.style import new_figure, save_figure
+
+    fig = new_figure((4.8, 3.6))
+    ax = fig.add_subplot(1, 1, 1)
+    for name, points in counts.items():
+        ax.plot(*zip(*points), marker="o", label=name)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("classes (glyphs)")
+    ax.set_ylabel("denoiser evaluations per image")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
+    for written in save_figure(fig, path.parent, path.stem):
+        print(f"wrote {written}")
+
+
 def pareto_plot(rows: list[dict], path: Path) -> None:
     """Accuracy against evaluations per image, clean and pooled distorted, one point per method."""
     from matplotlib.ticker import NullFormatter, ScalarFormatter
@@ -340,8 +415,11 @@ def pareto_plot(rows: list[dict], path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--section", choices=("objective", "calibration", "digits"), default="digits")
-    parser.add_argument("--images", type=int, default=None, help="images per condition (default: the whole split, 180)")
+    parser.add_argument("--section", choices=("objective", "calibration", "digits", "glyphs"), default="digits")
+    parser.add_argument("--images", type=int, default=None,
+                        help="images per condition (default: the whole split: 180 digits, 744 glyphs)")
+    parser.add_argument("--class-images", type=int, default=60,
+                        help="glyphs: test images for each smaller class count (default: 60)")
     parser.add_argument("--methods", type=lambda s: s.split(","), default=list(METHODS),
                         help=f"comma-separated, from {', '.join(METHODS)}")
     parser.add_argument("--conditions", type=lambda s: s.split(","), default=None,
@@ -358,7 +436,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown methods {unknown}; known: {', '.join(METHODS)}")
     torch.set_num_threads(args.threads)
     cache = Cache(args.cache)
-    sections = {"objective": objective_section, "calibration": calibration_section, "digits": digits_section}
+    sections = {"objective": objective_section, "calibration": calibration_section, "digits": digits_section,
+                "glyphs": glyphs_section}
     result = sections[args.section](args, cache)
     if args.json:
         meta = {"date": date.today().isoformat(), "command": " ".join(sys.argv), "torch": torch.__version__,
