@@ -8,6 +8,7 @@ import numpy as np
 from genfast.metrics.benchmark import HUMANS
 from genfast.metrics.summary import Summary
 from genfast.plots.definitions import PlotDefinitions
+from genfast.plots.needs import require
 from genfast.plots.style import legend_entries, new_figure, observer_styles, outside_legend
 
 
@@ -16,8 +17,7 @@ def plot_shape_bias(summary: Summary, models: list[str] | None = None,
     """Categories on the y axis (ordered by the humans' shape bias), fraction of shape decisions on the x axis
     from 1 (shape, left) to 0 (texture, right); one marker per observer and category, a vertical line at
     each observer's overall shape bias; the legend right of the axes. Styles from `definitions`."""
-    if not summary.shape_bias:
-        raise ValueError("shape-bias plot: no cue-conflict data in the raw data")
+    require(summary, "shape-bias plot", "cue-conflict")
     models = summary.models if models is None else models
     styles = observer_styles(models, definitions)
     names = [name for name in styles if name in summary.shape_bias]
