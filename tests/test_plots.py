@@ -12,7 +12,7 @@ from genfast.metrics import Summary, read_raw_data, summarise
 from genfast.plots import plot_accuracy_by_condition, plot_consistency, plot_shape_bias, write_report
 
 FIXTURES = Path(__file__).parent / "fixtures" / "metrics" / "raw-data"
-FIGURES = ("shape-bias", "accuracy-by-condition", "entropy-by-condition", "error-consistency-by-condition",
+FIGURES = ("shape-bias", "shape-bias-boxplot", "accuracy-by-condition", "entropy-by-condition", "error-consistency-by-condition",
            "consistency", "benchmark-ood-accuracy", "benchmark-accuracy-difference", "benchmark-observed-consistency",
            "benchmark-error-consistency", "benchmark-scatter", "error-consistency-matrix-cue-conflict",
            "confusion-matrix-contrast", "confusion-matrix-cue-conflict")
@@ -55,7 +55,7 @@ def test_report_models_selection(tmp_path: Path, trials: pd.DataFrame) -> None:
 
 def test_report_without_cue_conflict_skips_shape_bias(tmp_path: Path) -> None:
     written = write_report(read_raw_data(FIXTURES, datasets=["contrast"]), tmp_path)
-    names = [name for name in FIGURES if name != "shape-bias" and "cue-conflict" not in name]
+    names = [name for name in FIGURES if not name.startswith("shape-bias") and "cue-conflict" not in name]
     assert [p.name for p in written] == [*(f"{name}.{ext}" for name in names for ext in ("png", "pdf")),
                                          *sorted(LATEX), "summary.md", "summary.html"]
 

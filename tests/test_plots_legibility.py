@@ -129,6 +129,8 @@ def test_legends_name_every_observer(drawn: Callable[[str], dict[str, Figure]]) 
                          ("consistency", drawn("consistency")["consistency"])]:
         assert set(_legend(figure)) == FAMILY_LABELS, name
         assert len(figure.axes[0].get_yticklabels()) == 61, name
+    box = drawn("shape-bias")["shape-bias-boxplot"]
+    assert set(_legend(box)) == FAMILY_LABELS and [t.get_text() for t in box.axes[0].get_xticklabels()] == labels
 
 
 def test_matrices_show_the_top_models(drawn: Callable[[str], dict[str, Figure]]) -> None:

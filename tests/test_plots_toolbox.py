@@ -17,7 +17,8 @@ from genfast.cli import main
 from genfast.metrics import DATASETS, HUMANS, Summary, load_raw_data, summarise
 from genfast.plots import (plot_benchmark_bars, plot_benchmark_scatter, plot_confusion_matrices,
                            plot_dataset_accuracy_bars, plot_entropy_by_condition,
-                           plot_error_consistency_by_condition, plot_error_consistency_matrix)
+                           plot_error_consistency_by_condition, plot_error_consistency_matrix,
+                           plot_shape_bias_boxplot)
 from genfast.plots.benchmark import BENCHMARK_METRICS, SCATTER_PAIRS
 from genfast.plots.style import observer_styles
 from genfast.testing.rawdata import CLASSES, write_fake_raw_data
@@ -31,7 +32,7 @@ LABELS = {style.label: name for name, style in observer_styles(MODELS).items()}
 @pytest.fixture(scope="module")
 def raw_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("run") / "raw-data"
-    write_fake_raw_data(root, MODELS, subjects=len(SUBJECTS), datasets=DATASETS_USED, seed=3)
+    write_fake_raw_data(root, MODELS, subjects=len(SUBJECTS), datasets=DATASETS_USED, images=48, seed=3)
     return root
 
 
@@ -187,3 +188,18 @@ def test_confusion_matrices(summary: Summary, observers: dict[str, Any]) -> None
     assert len(edge) == 3 and all(not title.endswith(",") for title in edge)  # one condition: no level
     with pytest.raises(ValueError, match="^confusion matrices: dataset 'sketch' is not in the raw data"):
         plot_confusion_matrices(summary, "sketch")
+
+
+def test_shape_bias_boxplot(summary: Summary, observers: dict[str, Any]) -> None:
+    ax = plot_shape_bias_boxplot(summary).axes[0]
+    names = [LABELS[t.get_text()] for t in ax.get_xticklabels()]
+    assert names == list(LABELS) and ax.get_ylabel() == "shape bias"  # legend order, humans last
+    for name, box in zip(names, ax.patches):
+        entry = observers[name]
+        values = list((entry["shape_bias_by_category_subject_mean"] if name == HUMANS
+                       else entry["shape_bias_by_category"]).values())
+        heights = box.get_path().vertices[:, 1]
+        assert (heights.min(), heights.max()) == pytest.approx(tuple(np.percentile(values, [25, 75])))
+    for category, mean in observers[HUMANS]["shape_bias_by_category_subject_mean"].items():
+        per_subject = [observers[s]["shape_bias_by_category"].get(category) for s in SUBJECTS]
+        assert mean == pytest.approx(np.mean([v for v in per_subject if v is not None]))  # NaN: not in the JSON

@@ -18,7 +18,7 @@ from genfast.plots.consistency import plot_consistency
 from genfast.plots.definitions import PlotDefinitions
 from genfast.plots.matrices import plot_confusion_matrices, plot_error_consistency_matrix
 from genfast.plots.needs import NONPARAMETRIC_ACCURACY_DATASETS, missing
-from genfast.plots.shape_bias import plot_shape_bias
+from genfast.plots.shape_bias import plot_shape_bias, plot_shape_bias_boxplot
 from genfast.plots.style import save_figure
 
 Draw = Callable[[Summary, PlotDefinitions | None], dict[str, tuple[str, Figure]]]
@@ -72,7 +72,10 @@ def _confusion_matrices(summary: Summary, definitions: PlotDefinitions | None) -
 
 
 FIGURES: dict[str, FigureFamily] = {
-    "shape-bias": FigureFamily(("cue-conflict",), _single("shape-bias", "Shape bias per category", plot_shape_bias)),
+    "shape-bias": FigureFamily(("cue-conflict",), lambda summary, definitions: {
+        "shape-bias": ("Shape bias per category", plot_shape_bias(summary, definitions=definitions)),
+        "shape-bias-boxplot": ("Shape bias per category, as box plots",
+                               plot_shape_bias_boxplot(summary, definitions=definitions))}),
     "accuracy-by-condition": FigureFamily(("parametric",), _single(
         "accuracy-by-condition", "Accuracy against distortion level", plot_accuracy_by_condition)),
     "entropy-by-condition": FigureFamily(("parametric",), _single(
@@ -90,7 +93,7 @@ FIGURES: dict[str, FigureFamily] = {
     "confusion-matrices": FigureFamily((), _confusion_matrices),
 }
 """Every figure family, in the order of the summary page. The toolbox's plot types: shape-bias (its per-category
-plot), accuracy, entropy, error-consistency-lineplot, benchmark-barplot, nonparametric-benchmark-barplot,
+plot and box plot), accuracy, entropy, error-consistency-lineplot, benchmark-barplot, nonparametric-benchmark-barplot,
 scatterplot, error-consistency and confusion-matrix are shape-bias, accuracy-by-condition, entropy-by-condition,
 error-consistency-by-condition, benchmark-bars, dataset-accuracy-bars, benchmark-scatter,
 error-consistency-matrices and confusion-matrices; consistency is genfast's summary of the three human-likeness
