@@ -4,8 +4,6 @@ best value of each column in bold, its ranking; partial models in tables of thei
 toolbox's byte for byte on its own three models: test_metrics_published.py."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from genfast.metrics import Summary, load_raw_data, summarise

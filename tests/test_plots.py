@@ -12,8 +12,8 @@ from genfast.metrics import Summary, read_raw_data, summarise
 from genfast.plots import plot_accuracy_by_condition, plot_consistency, plot_shape_bias, write_report
 
 FIXTURES = Path(__file__).parent / "fixtures" / "metrics" / "raw-data"
-FIGURES = ("shape-bias", "shape-bias-boxplot", "accuracy-by-condition", "entropy-by-condition", "error-consistency-by-condition",
-           "consistency", "benchmark-ood-accuracy", "benchmark-accuracy-difference", "benchmark-observed-consistency",
+FIGURES = ("shape-bias", "shape-bias-boxplot", "accuracy-by-condition", "entropy-by-condition",
+           "error-consistency-by-condition", "consistency", "benchmark-ood-accuracy", "benchmark-accuracy-difference", "benchmark-observed-consistency",
            "benchmark-error-consistency", "benchmark-scatter", "error-consistency-matrix-cue-conflict",
            "confusion-matrix-contrast", "confusion-matrix-cue-conflict")
 LATEX = {"benchmark_table_accuracy.tex", "benchmark_table_humanlike.tex"}
