@@ -129,6 +129,10 @@ def test_legends_name_every_observer(drawn: Callable[[str], dict[str, Figure]]) 
                          ("consistency", drawn("consistency")["consistency"])]:
         assert set(_legend(figure)) == FAMILY_LABELS, name
         assert len(figure.axes[0].get_yticklabels()) == 61, name
+    legend = drawn("consistency")["consistency"].legends[0]  # the family's colour, not a model's own or shade
+    colours = {t.get_text(): tuple(h.get_facecolor()[:3]) for t, h in zip(legend.get_texts(), legend.legend_handles)}
+    assert colours["adversarially robust"] == pytest.approx((0, 105 / 255, 170 / 255), abs=1e-6)
+    assert colours["supervised (ImageNet)"] == pytest.approx((230 / 255,) * 3, abs=1e-6)
     box = drawn("shape-bias")["shape-bias-boxplot"]
     assert set(_legend(box)) == FAMILY_LABELS and [t.get_text() for t in box.axes[0].get_xticklabels()] == labels
 

@@ -104,12 +104,9 @@ def value_bars(ax: Axes, values: np.ndarray, colours: Sequence[Colour]) -> None:
 
 
 def family_legend(figure: Figure, styles: dict[str, Style], names: Sequence[str]) -> Legend:
-    """A legend of the families of `names` (a patch in the colour of each family's first model, in the order of
-    `styles`) right of the axes; call it after the layout."""
+    """A legend of the families of `names` (a patch in each family's colour, in the order of `styles`) right of the
+    axes; call it after the layout."""
     shown = set(names)
-    families: dict[str, Colour] = {}
-    for name, style in styles.items():
-        if name in shown:
-            families.setdefault(style.family, style.colour)  # the first model's: the family's own, not a shade
+    families = {style.family: style.legend_colour for name, style in styles.items() if name in shown}
     return outside_legend(figure, [Patch(facecolor=c, edgecolor=EDGE_COLOUR[:3], linewidth=0.4)
                                    for c in families.values()], list(families), title="family")
