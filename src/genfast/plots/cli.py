@@ -1,4 +1,5 @@
-"""`genfast report`: figures (PNG and PDF) and a one-page summary of a model-vs-human raw-data folder."""
+"""`genfast report`: figures (PNG and PDF), the toolbox's LaTeX tables and a summary page of model-vs-human raw data.
+"""
 from __future__ import annotations
 
 import argparse
