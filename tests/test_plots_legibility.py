@@ -145,6 +145,7 @@ def test_matrices_show_the_top_models(drawn: Callable[[str], dict[str, Figure]])
     confusion = drawn("confusion-matrices")["confusion-matrix-contrast"]
     titles = [ax.get_title() for ax in confusion.axes if ax.get_title()]
     assert len(titles) == (CONFUSION_TOP + 1) * 8 and titles[-1] == "humans, 1"
+    assert f"the {CONFUSION_TOP} of 60 models most error-consistent with the subjects" in confusion.get_suptitle()
 
 
 def test_no_two_observers_look_alike(drawn: Callable[[str], dict[str, Figure]]) -> None:

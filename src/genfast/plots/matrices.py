@@ -48,17 +48,17 @@ def top_models(summary: Summary, dataset: str, models: list[str], top: int | Non
 
 
 def _shown(summary: Summary, dataset: str, top: int | None, models: list[str] | None,
-           definitions: PlotDefinitions | None) -> tuple[dict[str, Style], list[str]]:
-    """The styles of the shown models and the humans, and the shown models (of `dataset`, in legend order)."""
+           definitions: PlotDefinitions | None) -> tuple[dict[str, Style], list[str], str]:
+    """The styles of the models and the humans, the shown models of `dataset` (top_models, in legend order), and
+    a note for the title when some are left out."""
     styles = observer_styles(summary.models if models is None else models, definitions)
     present = set(summary.accuracy[dataset].dropna().index)
     in_dataset = [m for m in styles if m != HUMANS and m in present]
-    return styles, top_models(summary, dataset, in_dataset, top)
-
-
-def _shown_note(shown: int, total: int) -> str:
-    return "" if shown == total else (f"; the {shown} of {total} models most error-consistent with the subjects "
-                                      f"(all in the metrics JSON)")
+    shown = top_models(summary, dataset, in_dataset, top)
+    ranked = "most error-consistent with the subjects" if summary.humans else "most accurate"
+    note = "" if len(shown) == len(in_dataset) else \
+        f"; the {len(shown)} of {len(in_dataset)} models {ranked} (all in the metrics JSON)"
+    return styles, shown, note
 
 
 def plot_error_consistency_matrix(summary: Summary, dataset: str, models: list[str] | None = None,
@@ -71,7 +71,7 @@ def plot_error_consistency_matrix(summary: Summary, dataset: str, models: list[s
         raise ValueError(f"error-consistency matrix: dataset {dataset!r} has none (only the non-parametric datasets "
                          f"with human subjects: {', '.join(summary.error_consistency_matrices) or 'none here'})")
     matrix = summary.error_consistency_matrices[dataset]
-    styles, shown = _shown(summary, dataset, top, models, definitions)
+    styles, shown, note = _shown(summary, dataset, top, models, definitions)
     names = shown + [s for s in matrix.index if is_human(s)]
     values = matrix.loc[names, names].to_numpy(dtype=float)
     side = _CELL * len(names)
@@ -91,8 +91,7 @@ def plot_error_consistency_matrix(summary: Summary, dataset: str, models: list[s
             tick.set_color(colour)
     ax.spines[:].set_visible(False)
     figure.colorbar(image, ax=ax, shrink=0.5, label="Error consistency (kappa)")
-    total = sum(1 for m in styles if m != HUMANS and m in matrix.index)
-    ax.set_title(f"Error consistency on {dataset}{_shown_note(len(shown), total)}", fontsize=10)
+    ax.set_title(f"Error consistency on {dataset}{note}", fontsize=10)
     figure.tight_layout()
     family_legend(figure, styles, [*shown, HUMANS])
     return figure
@@ -126,7 +125,7 @@ def plot_confusion_matrices(summary: Summary, dataset: str, models: list[str] | 
     if dataset not in summary.datasets:
         raise ValueError(f"confusion matrices: dataset {dataset!r} is not in the raw data (found: "
                          f"{', '.join(summary.datasets)})")
-    styles, shown = _shown(summary, dataset, top, models, definitions)
+    styles, shown, note = _shown(summary, dataset, top, models, definitions)
     observers = shown + ([HUMANS] if summary.humans else [])
     info = DATASETS[dataset]
     conditions = list(zip(info.condition_keys, (c.label for c in info.conditions))) or [(SINGLE_CONDITION, "")]
@@ -165,7 +164,7 @@ def plot_confusion_matrices(summary: Summary, dataset: str, models: list[str] | 
         ax.set_visible(False)
     levels = f"; panels: observer, {info.xlabel.lower()}" if info.parametric else ""
     figure.suptitle(f"Confusion matrices on {dataset}: percent of each presented category's trials per decision"
-                    f"{levels}{_shown_note(len(shown), sum(1 for m in styles if m != HUMANS))}", fontsize=10,
+                    f"{levels}{note}", fontsize=10,
                     y=1 - 0.15 / height)
     bar = figure.add_axes((1 - 0.7 * _COLOURBAR / width, 0.3, 0.12 / width, 0.4))
     figure.colorbar(image, cax=bar, label="percent of presented category")
