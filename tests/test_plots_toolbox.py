@@ -190,6 +190,15 @@ def test_confusion_matrices(summary: Summary, observers: dict[str, Any]) -> None
         plot_confusion_matrices(summary, "sketch")
 
 
+def test_without_subjects_the_top_models_are_the_most_accurate(raw_data: Path, observers: dict[str, Any]) -> None:
+    trials = load_raw_data(raw_data).trials
+    models_only = summarise(trials.loc[trials["observer"].isin(MODELS)])
+    figure = plot_confusion_matrices(models_only, "edge", top=2)
+    best = sorted(MODELS, key=lambda m: -observers[m]["accuracy"]["edge"])[:2]
+    assert set(_panels(figure)) == {observer_styles(MODELS)[m].label for m in best}  # no humans panel
+    assert "the 2 of 4 models most accurate" in figure.get_suptitle()
+
+
 def test_shape_bias_boxplot(summary: Summary, observers: dict[str, Any]) -> None:
     ax = plot_shape_bias_boxplot(summary).axes[0]
     names = [LABELS[t.get_text()] for t in ax.get_xticklabels()]
