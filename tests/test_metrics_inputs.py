@@ -210,7 +210,8 @@ def test_complete_only_leaves_partial_models_out(tmp_path: Path, capsys: pytest.
     assert "skipped: partial model beta-net (--complete-only; lacks cue-conflict)" in printed
     assert "beta-net" not in printed.split("skipped:")[-1].split("\n", 1)[1]
     written = tmp_path / "report"
-    assert main(["report", "--raw-data", str(raw_data), "--out", str(written), "--complete-only"]) == 0
+    assert main(["report", "--raw-data", str(raw_data), "--out", str(written), "--complete-only",
+                 "--figures", "consistency"]) == 0
     assert "beta-net" not in (written / "summary.md").read_text()
 
 
@@ -226,6 +227,12 @@ def test_complete_only_without_a_complete_model(tmp_path: Path, capsys: pytest.C
 
 def test_report_marks_partial_models(tmp_path: Path) -> None:
     raw = load_raw_data(_with_partial_model(tmp_path))
-    markdown = Path(write_report(raw.trials, tmp_path / "report")[-2]).read_text()
+    written = write_report(raw.trials, tmp_path / "report", figures=["consistency"])
+    markdown = written[-2].read_text()
     assert "### Benchmark: OOD accuracy of partial models" in markdown
     assert "| beta-net (partial) |" in markdown
+    latex = {path.name: path.read_text() for path in written if path.suffix == ".tex"}  # ranked apart there too
+    assert sorted(latex) == ["benchmark_table_accuracy.tex", "benchmark_table_accuracy_partial.tex",
+                             "benchmark_table_humanlike.tex", "benchmark_table_humanlike_partial.tex"]
+    assert "beta-net" in latex["benchmark_table_humanlike_partial.tex"]
+    assert "beta-net" not in latex["benchmark_table_humanlike.tex"]

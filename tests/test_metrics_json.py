@@ -1,8 +1,8 @@
 """`genfast metrics --json` holds every number a table or figure shows, with its schema version and the BLAKE2b
 digest of each file read: the tables' cells and the figures' data (read back from the matplotlib objects) are
-found in it, and what no figure of this branch draws yet (per-condition consistency and entropy, confusion
-counts, error-consistency matrices) agrees with the toolbox's formulas applied to the CSV rows here. The raw data
-are random files written here."""
+found in it (the toolbox's figures: test_plots_toolbox.py), and the per-condition consistency and entropy, the
+confusion counts and the error-consistency matrices agree with the toolbox's formulas applied to the CSV rows
+here. The raw data are random files written here."""
 from __future__ import annotations
 
 import csv

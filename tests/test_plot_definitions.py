@@ -125,8 +125,9 @@ def test_report_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     path = tmp_path / "plots.toml"
     path.write_text('[models.toy]\nfamily = "clip"\nlabel = "Toy"\n')
     assert main(["report", "--raw-data", str(FIXTURES), "--out", str(tmp_path / "r"), "--plot-definitions",
-                 str(path)]) == 0
-    assert (tmp_path / "r" / "shape-bias.png").is_file()
+                 str(path), "--figures", "shape-bias"]) == 0
+    assert sorted(p.name for p in (tmp_path / "r").glob("*.png")) == ["shape-bias-boxplot.png", "shape-bias.png"]
+    assert "\n  Toy & " in (tmp_path / "r" / "benchmark_table_accuracy.tex").read_text()  # the LaTeX tables too
     path.write_text('[models.toy]\nfamily = "toys"\n')
     assert main(["report", "--raw-data", str(FIXTURES), "--out", str(tmp_path / "s"), "--plot-definitions",
                  str(path)]) == 2

@@ -12,7 +12,11 @@ from genfast.metrics import Summary, read_raw_data, summarise
 from genfast.plots import plot_accuracy_by_condition, plot_consistency, plot_shape_bias, write_report
 
 FIXTURES = Path(__file__).parent / "fixtures" / "metrics" / "raw-data"
-FIGURES = ("shape-bias", "accuracy-by-condition", "consistency")
+FIGURES = ("shape-bias", "shape-bias-boxplot", "accuracy-by-condition", "entropy-by-condition",
+           "error-consistency-by-condition", "consistency", "benchmark-ood-accuracy", "benchmark-accuracy-difference", "benchmark-observed-consistency",
+           "benchmark-error-consistency", "benchmark-scatter", "error-consistency-matrix-cue-conflict",
+           "confusion-matrix-contrast", "confusion-matrix-cue-conflict")
+LATEX = {"benchmark_table_accuracy.tex", "benchmark_table_humanlike.tex"}
 
 
 @pytest.fixture(scope="module")
@@ -28,29 +32,32 @@ def summary(trials: pd.DataFrame) -> Summary:
 def test_report_command_writes_every_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "report"
     assert main(["report", "--raw-data", str(FIXTURES), "--out", str(out)]) == 0
-    expected = {f"{name}.{ext}" for name in FIGURES for ext in ("png", "pdf")} | {"summary.md", "summary.html"}
-    assert {p.name for p in out.iterdir()} == expected
-    assert all((out / name).stat().st_size > 1000 for name in expected if not name.startswith("summary"))
+    figures = {f"{name}.{ext}" for name in FIGURES for ext in ("png", "pdf")}
+    assert {p.name for p in out.iterdir()} == figures | LATEX | {"summary.md", "summary.html"}
+    assert all((out / name).stat().st_size > 1000 for name in figures)
     assert (out / "shape-bias.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (out / "shape-bias.pdf").read_bytes()[:5] == b"%PDF-"
     markdown = (out / "summary.md").read_text()
     assert "![Shape bias per category](shape-bias.png)" in markdown
     assert "| toy | 0.438 | 1 | 2 |" in markdown  # OOD accuracy table row
     html = (out / "summary.html").read_text()
-    assert html.count("data:image/png;base64,") == 3 and "<table>" in html
+    assert html.count("data:image/png;base64,") == len(FIGURES) and "<table>" in html
+    assert "LaTeX benchmark tables, as the toolbox writes them: benchmark_table_accuracy.tex" in markdown
     assert str(out / "summary.md") in capsys.readouterr().out
 
 
 def test_report_models_selection(tmp_path: Path, trials: pd.DataFrame) -> None:
-    write_report(trials, tmp_path, models=["toy"])
-    with pytest.raises(ValueError, match="no raw data for resnet50; available: toy"):
+    written = write_report(trials, tmp_path, models=["toy"], figures=["consistency"])
+    assert [p.name for p in written][:2] == ["consistency.png", "consistency.pdf"]
+    with pytest.raises(ValueError, match="^models: no raw data for resnet50; available: toy$"):
         write_report(trials, tmp_path, models=["resnet50"])
 
 
 def test_report_without_cue_conflict_skips_shape_bias(tmp_path: Path) -> None:
     written = write_report(read_raw_data(FIXTURES, datasets=["contrast"]), tmp_path)
-    assert {p.name for p in written} == {"accuracy-by-condition.png", "accuracy-by-condition.pdf", "consistency.png",
-                                         "consistency.pdf", "summary.md", "summary.html"}
+    names = [name for name in FIGURES if not name.startswith("shape-bias") and "cue-conflict" not in name]
+    assert [p.name for p in written] == [*(f"{name}.{ext}" for name in names for ext in ("png", "pdf")),
+                                         *sorted(LATEX), "summary.md", "summary.html"]
 
 
 def test_shape_bias_plot(summary: Summary) -> None:

@@ -62,6 +62,13 @@ class Summary:
         """The models that lack a dataset (see missing_datasets)."""
         return [m for m in self.models if m in self.missing_datasets]
 
+    @property
+    def subjects_shape_bias_by_category(self) -> pd.Series:
+        """Per shape category, the mean over the human subjects of each one's shape bias (the humans of the
+        toolbox's shape-bias box plot); empty without subjects' cue-conflict trials."""
+        subjects = [h for h in self.humans if h in self.shape_bias_by_category.index]
+        return self.shape_bias_by_category.loc[subjects].mean(axis=0) if subjects else pd.Series(dtype=float)
+
     def accuracy_table(self, partial: bool = False) -> pd.DataFrame:
         """The OOD-accuracy benchmark table: the complete models ranked, or (`partial`) the partial ones apart."""
         return accuracy_ranking(self.ood_accuracy.reindex(self.partial_models if partial else self.complete_models))
@@ -106,6 +113,8 @@ class Summary:
                 entry["shape_bias"] = _number(result.shape_bias)
                 entry["shape_hits"], entry["texture_hits"] = result.shape_hits, result.texture_hits
                 entry["shape_bias_by_category"] = _numbers(self.shape_bias_by_category.loc[name])
+                if name == HUMANS:
+                    entry["shape_bias_by_category_subject_mean"] = _numbers(self.subjects_shape_bias_by_category)
             if name in acc_rank.index:
                 entry["ood_accuracy_rank"] = float(acc_rank[name])
             if name in human_rank.index:

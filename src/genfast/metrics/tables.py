@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from typing import Callable, Mapping
 
 import pandas as pd
 
@@ -118,3 +119,50 @@ def to_html(title: str, table: pd.DataFrame) -> str:
 
 def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+LATEX_ACCURACY = "benchmark_table_accuracy.tex"
+LATEX_HUMANLIKE = "benchmark_table_humanlike.tex"
+# The toolbox's columns: (column of the ranked table, LaTeX header, which value is bold)
+_LATEX_COLUMNS: dict[str, tuple[tuple[str, str, Callable[[pd.Series], float]], ...]] = {
+    LATEX_ACCURACY: (("ood_accuracy", "OOD accuracy $\\uparrow$", max), ("rank", "rank $\\downarrow$", min)),
+    LATEX_HUMANLIKE: (("accuracy_difference", "accuracy diff. $\\downarrow$", min),
+                      ("observed_consistency", "obs. consistency $\\uparrow$", max),
+                      ("error_consistency", "error consistency $\\uparrow$", max),
+                      ("mean_rank", "mean rank $\\downarrow$", min)),
+}
+LATEX_PARTIAL_SUFFIX = "_partial"
+"""Added to the file names of the tables of partial models (ranked apart)."""
+
+
+def latex_tables(summary: Summary, labels: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The toolbox's two benchmark tables, as its print_benchmark_table_*_to_latex write them (booktabs tabular,
+    models by their `labels`, '_' escaped, three decimals, the best value of each column in bold, every column
+    padded to its widest cell), keyed by its file names; partial models (ranked apart) in files of their own."""
+    labels = labels or {}
+    tables = {}
+    for partial in (False, True):
+        suffix = LATEX_PARTIAL_SUFFIX if partial else ""
+        for name, ranked in ((LATEX_ACCURACY, summary.accuracy_table(partial)),
+                             (LATEX_HUMANLIKE, summary.humanlike_table(partial))):
+            if len(ranked):
+                stem, extension = name.rsplit(".", 1)
+                tables[f"{stem}{suffix}.{extension}"] = _latex(ranked, _LATEX_COLUMNS[name], labels)
+    return tables
+
+
+def _latex(ranked: pd.DataFrame, columns: tuple[tuple[str, str, Callable[[pd.Series], float]], ...],
+           labels: Mapping[str, str]) -> str:
+    """`ranked` (rows in order) as pandas 1.x's DataFrame.to_latex(index=False, escape=False) wrote it."""
+    cells = [["model", *(header for _, header, _ in columns)]]
+    for model in ranked.index:
+        cells.append([labels.get(model, model).replace("_", "\\_")])
+    for column, _, best in columns:
+        values = ranked[column]
+        top = best(values)
+        for row, value in zip(cells[1:], values):
+            row.append(f"\\textbf{{{value:.3f}}}" if value == top else f"{value:.3f}")
+    widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
+    lines = [" & ".join(cell.rjust(width) for cell, width in zip(row, widths)) + " \\\\" for row in cells]
+    return "\n".join([f"\\begin{{tabular}}{{l{'r' * len(columns)}}}", "\\toprule", lines[0], "\\midrule",
+                      *lines[1:], "\\bottomrule", "\\end{tabular}", "", ""])

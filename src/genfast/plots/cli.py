@@ -1,4 +1,5 @@
-"""`genfast report`: figures (PNG and PDF) and a one-page summary of a model-vs-human raw-data folder."""
+"""`genfast report`: figures (PNG and PDF), the toolbox's LaTeX tables and a summary page of model-vs-human raw data.
+"""
 from __future__ import annotations
 
 import argparse
@@ -7,6 +8,7 @@ from pathlib import Path
 from genfast.cli import naming
 from genfast.metrics.cli import add_data_arguments, read_inputs
 from genfast.plots.definitions import load_definitions
+from genfast.plots.figures import FIGURES
 from genfast.plots.report import write_report
 
 
@@ -17,6 +19,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_data_arguments(parser)
     parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder for figures and summary")
     parser.add_argument("--models", nargs="+", metavar="NAME", help="only these models (default: all found)")
+    parser.add_argument("--figures", nargs="+", metavar="NAME", choices=list(FIGURES),
+                        help=f"only these figures (default: all the data allow): {', '.join(FIGURES)}")
     parser.add_argument("--plot-definitions", type=Path, metavar="FILE",
                         help="TOML file of each model's family, colour, marker and legend name, laid over the "
                              "toolbox's definitions of its models (format: README, 'Plot definitions')")
@@ -29,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     raw = read_inputs(args)
     with naming(args.out):
         written = write_report(raw.trials, args.out, args.models, source=str(args.raw_data), imagenet=raw.imagenet,
-                               definitions=definitions)
+                               definitions=definitions, figures=args.figures)
     for path in written:
         print(path)
     return 0

@@ -49,12 +49,18 @@ _KEYS = {"humans": {"colour", "marker", "label"}, "families": {"colour", "marker
 
 @dataclass(frozen=True)
 class Style:
-    """How one observer is drawn, and the legend name of its family."""
+    """How one observer is drawn, and the legend name and colour of its family."""
 
     colour: Colour
     marker: str
     label: str
     family: str
+    family_colour: Colour | None = None  # None: the observer's own colour (the humans)
+
+    @property
+    def legend_colour(self) -> Colour:
+        """The colour of the observer's family in a family legend."""
+        return self.colour if self.family_colour is None else self.family_colour
 
 
 @dataclass(frozen=True)
@@ -144,7 +150,7 @@ class PlotDefinitions:
                         shade += 1
                         colour = _shade(base, shade)
                     taken.add((colour, marker))
-                styles[name] = Style(colour, marker, definition.label or name, family.label)
+                styles[name] = Style(colour, marker, definition.label or name, family.label, family.colour)
         styles[HUMANS] = self.humans
         return styles
 

@@ -1,72 +1,40 @@
-"""`write_report`: every figure (PNG and PDF) and a one-page summary (Markdown and self-contained HTML) with the
-benchmark tables and the figures embedded."""
+"""`write_report`: every figure (PNG and PDF), the toolbox's LaTeX benchmark tables, and a one-page summary
+(Markdown and self-contained HTML) with the benchmark tables and the figures embedded."""
 from __future__ import annotations
 
 import base64
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Sequence
 
-from matplotlib.figure import Figure
 import pandas as pd
 
-from genfast.metrics.datasets import DATASETS
-from genfast.metrics.summary import Summary, summarise
-from genfast.metrics.tables import display_tables, to_html, to_markdown
-from genfast.plots.accuracy import plot_accuracy_by_condition
-from genfast.plots.consistency import plot_consistency
+from genfast.metrics.measure import summarise_models
+from genfast.metrics.tables import display_tables, latex_tables, to_html, to_markdown
 from genfast.plots.definitions import PlotDefinitions
-from genfast.plots.shape_bias import plot_shape_bias
-from genfast.plots.style import save_figure
-
-_FIGURE_TITLES = {"shape-bias": "Shape bias per category",
-                  "accuracy-by-condition": "Accuracy against distortion level",
-                  "consistency": "Consistency with human subjects"}
+from genfast.plots.figures import draw
+from genfast.plots.style import observer_styles, save_figure
 
 
-def select_models(trials: pd.DataFrame, models: list[str] | None) -> pd.DataFrame:
-    """`trials` with only the named models (and every human); ValueError naming unknown models."""
-    if models is None:
-        return trials
-    names = trials["observer"].astype(str)
-    found = set(names.unique())
-    unknown = [m for m in models if m not in found]
-    if unknown:
-        available = sorted(n for n in found if not n.startswith("subject-"))
-        raise ValueError(f"--models: no raw data for {', '.join(unknown)}; available: {', '.join(available)}")
-    return trials.loc[names.isin(models) | names.str.startswith("subject-")]
-
-
-def make_figures(summary: Summary, definitions: PlotDefinitions | None = None) -> dict[str, Figure]:
-    """Every figure the data allow, keyed by name: shape bias (cue-conflict), accuracy by condition
-    (parametric datasets), consistency (human subjects present); styles from `definitions` (None: the toolbox's)."""
-    figures = {}
-    if summary.shape_bias:
-        figures["shape-bias"] = plot_shape_bias(summary, definitions=definitions)
-    if any(DATASETS[d].parametric for d in summary.datasets):
-        figures["accuracy-by-condition"] = plot_accuracy_by_condition(summary, definitions=definitions)
-    if not summary.humanlike.empty and summary.models:
-        figures["consistency"] = plot_consistency(summary, definitions=definitions)
-    return figures
-
-
-def draw_figures(summary: Summary, out_dir: Path, definitions: PlotDefinitions | None = None) -> dict[str, list[Path]]:
-    """make_figures, each saved as PNG and PDF into `out_dir`: the paths, keyed by figure name."""
-    return {name: save_figure(figure, out_dir, name) for name, figure in make_figures(summary, definitions).items()}
-
-
-def write_report(trials: pd.DataFrame, out_dir: str | Path, models: list[str] | None = None,
+def write_report(trials: pd.DataFrame, out_dir: str | Path, models: Sequence[str] | None = None,
                  source: str = "", imagenet: pd.DataFrame | None = None,
-                 definitions: PlotDefinitions | None = None) -> list[Path]:
-    """Draw the figures and write summary.md and summary.html into `out_dir`; return every file written.
+                 definitions: PlotDefinitions | None = None, figures: Sequence[str] | None = None) -> list[Path]:
+    """Draw the figures, write the LaTeX tables, summary.md and summary.html into `out_dir`; return every file
+    written (summary.md and summary.html last).
 
     `imagenet` (RawData.imagenet) adds the models' ImageNet validation accuracy to the tables; `definitions`
-    style the figures (None: the toolbox's, see genfast.plots.definitions).
+    style the figures and name the models in the LaTeX tables (None: the toolbox's, see genfast.plots.definitions);
+    `figures` are the families drawn (keys of genfast.plots.figures.FIGURES; None: all the data allow).
     """
     out = Path(out_dir)
-    if imagenet is not None and models is not None:
-        imagenet = imagenet.loc[imagenet["observer"].isin(models)]
-    summary = summarise(select_models(trials, models), imagenet)
-    figures = draw_figures(summary, out, definitions)
+    summary = summarise_models(trials, imagenet, models)
+    drawn = draw(summary, definitions, figures)
+    saved = [(title, save_figure(figure, out, name)) for name, title, figure in drawn]
+    labels = {name: style.label for name, style in observer_styles(summary.models, definitions).items()}
+    latex = []
+    for name, text in latex_tables(summary, labels).items():
+        latex.append(out / name)
+        latex[-1].write_text(text)
     tables = display_tables(summary)
     benchmark = [table for table in tables if table[0].startswith("Benchmark")]
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -83,14 +51,15 @@ def write_report(trials: pd.DataFrame, out_dir: str | Path, models: list[str] | 
     for title, table in benchmark:
         markdown += [to_markdown(title, table), ""]
         html.append(to_html(title, table))
-    for name, paths in figures.items():
-        png = paths[0]
-        markdown += [f"## {_FIGURE_TITLES[name]}", "", f"![{_FIGURE_TITLES[name]}]({png.name}) "
-                     f"([PDF]({paths[1].name}))", ""]
+    if latex:
+        files = ", ".join(path.name for path in latex)
+        markdown += [f"LaTeX benchmark tables, as the toolbox writes them: {files}", ""]
+        html.append(f"<p>LaTeX benchmark tables, as the toolbox writes them: {files}</p>")
+    for title, (png, pdf) in saved:
+        markdown += [f"## {title}", "", f"![{title}]({png.name}) ([PDF]({pdf.name}))", ""]
         encoded = base64.b64encode(png.read_bytes()).decode("ascii")
-        html += [f"<h2>{_FIGURE_TITLES[name]}</h2>",
-                 f"<img alt='{_FIGURE_TITLES[name]}' src='data:image/png;base64,{encoded}'>",
-                 f"<p><a href='{paths[1].name}'>PDF</a></p>"]
+        html += [f"<h2>{title}</h2>", f"<img alt='{title}' src='data:image/png;base64,{encoded}'>",
+                 f"<p><a href='{pdf.name}'>PDF</a></p>"]
     for title, table in tables[len(benchmark):]:
         markdown += [to_markdown(title, table), ""]
         html.append(to_html(title, table))
@@ -98,4 +67,4 @@ def write_report(trials: pd.DataFrame, out_dir: str | Path, models: list[str] | 
     md_path, html_path = out / "summary.md", out / "summary.html"
     md_path.write_text("\n".join(markdown))
     html_path.write_text("\n".join(html))
-    return [p for paths in figures.values() for p in paths] + [md_path, html_path]
+    return [p for _, paths in saved for p in paths] + latex + [md_path, html_path]

@@ -1,5 +1,6 @@
-"""The shape-bias plot of Geirhos et al. (2019): per shape category, the fraction of shape decisions among
-cue-conflict decisions that follow shape or texture, each model against the humans."""
+"""The shape-bias plots of Geirhos et al. (2019) as the toolbox draws them: per shape category, the fraction of
+shape decisions among cue-conflict decisions that follow shape or texture, each model against the humans; and a
+box plot of each observer's 16 per-category shape biases."""
 from __future__ import annotations
 
 from matplotlib.figure import Figure
@@ -8,7 +9,9 @@ import numpy as np
 from genfast.metrics.benchmark import HUMANS
 from genfast.metrics.summary import Summary
 from genfast.plots.definitions import PlotDefinitions
-from genfast.plots.style import legend_entries, new_figure, observer_styles, outside_legend
+from genfast.plots.needs import require
+from genfast.plots.style import (EDGE_COLOUR, FONT_SIZE, family_legend, legend_entries, new_figure, observer_styles,
+                                 outside_legend, text_colour)
 
 
 def plot_shape_bias(summary: Summary, models: list[str] | None = None,
@@ -16,8 +19,7 @@ def plot_shape_bias(summary: Summary, models: list[str] | None = None,
     """Categories on the y axis (ordered by the humans' shape bias), fraction of shape decisions on the x axis
     from 1 (shape, left) to 0 (texture, right); one marker per observer and category, a vertical line at
     each observer's overall shape bias; the legend right of the axes. Styles from `definitions`."""
-    if not summary.shape_bias:
-        raise ValueError("shape-bias plot: no cue-conflict data in the raw data")
+    require(summary, "shape-bias plot", "cue-conflict")
     models = summary.models if models is None else models
     styles = observer_styles(models, definitions)
     names = [name for name in styles if name in summary.shape_bias]
@@ -49,4 +51,34 @@ def plot_shape_bias(summary: Summary, models: list[str] | None = None,
     ax.set_title("Shape bias on cue-conflict images")
     figure.tight_layout()
     outside_legend(figure, *legend_entries(figure), title="observer (shape bias)")
+    return figure
+
+
+def plot_shape_bias_boxplot(summary: Summary, models: list[str] | None = None,
+                            definitions: PlotDefinitions | None = None) -> Figure:
+    """The toolbox's shape-bias box plot: a box per observer (in legend order, the humans last) over its
+    per-category shape biases (humans: per category, the mean over subjects), no outliers drawn, boxes and
+    labels in the observer's colour; the family legend right of the axes."""
+    require(summary, "shape-bias box plot", "cue-conflict")
+    styles = observer_styles(summary.models if models is None else models, definitions)
+    per_category = summary.shape_bias_by_category
+    values = {name: per_category.loc[name] for name in styles if name != HUMANS and name in per_category.index}
+    if len(summary.subjects_shape_bias_by_category):
+        values[HUMANS] = summary.subjects_shape_bias_by_category
+    names = list(values)
+    figure = new_figure((max(6.0, 0.22 * len(names) + 1.5), 4.5))
+    ax = figure.subplots()
+    boxes = ax.boxplot([values[n].dropna().to_numpy(dtype=float) for n in names], patch_artist=True,
+                       showfliers=False, widths=0.6, medianprops={"color": "0.15"})
+    for box, name in zip(boxes["boxes"], names):
+        box.set(facecolor=styles[name].colour, edgecolor=EDGE_COLOUR[:3], linewidth=0.6)
+    ax.set_xticks(np.arange(1, len(names) + 1), [styles[n].label for n in names], rotation=90, fontsize=FONT_SIZE)
+    for tick, name in zip(ax.get_xticklabels(), names):
+        tick.set_color(text_colour(styles[name].colour))
+    ax.set_ylabel("shape bias")
+    ax.set_ylim(-0.02, 1.02)
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.set_title("Shape bias over the categories (humans: mean over subjects)", fontsize=10)
+    figure.tight_layout()
+    family_legend(figure, styles, names)
     return figure

@@ -7,16 +7,22 @@ from pathlib import Path
 from typing import Sequence
 
 from matplotlib.artist import Artist
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.legend import Legend
+from matplotlib.patches import Patch
+import numpy as np
 
-from genfast.plots.definitions import TOOLBOX_DEFINITIONS, PlotDefinitions, Style
+from genfast.plots.definitions import TOOLBOX_DEFINITIONS, Colour, PlotDefinitions, Style
 
 DPI = 150
 """Resolution of the PNG files."""
 FONT_SIZE = 8
 """Points: legends, tick labels and annotations of crowded figures (readable at the figure's printed size)."""
+EDGE_COLOUR = (0.3, 0.3, 0.3, 0.4)
+"""Thin grey outline of markers and bars, so that light colours (the toolbox's supervised models) stay visible."""
+_TEXT_LUMINANCE = 150 / 255  # the toolbox writes its light grey (230, 230, 230) models as (150, 150, 150) text
 
 
 def observer_styles(models: list[str], definitions: PlotDefinitions | None = None) -> dict[str, Style]:
@@ -71,3 +77,36 @@ def save_figure(figure: Figure, out_dir: Path, name: str) -> list[Path]:
     figure.savefig(paths[0], dpi=DPI, bbox_inches="tight")
     figure.savefig(paths[1], bbox_inches="tight")
     return paths
+
+
+def text_colour(colour: Colour) -> Colour:
+    """`colour` for text and thin lines on white: colours lighter than the toolbox's (150, 150, 150) text grey are
+    darkened to its luminance (the toolbox's light grey (230, 230, 230) becomes (150, 150, 150))."""
+    luminance = 0.299 * colour[0] + 0.587 * colour[1] + 0.114 * colour[2]
+    if luminance <= _TEXT_LUMINANCE:
+        return colour
+    return tuple(c * _TEXT_LUMINANCE / luminance for c in colour)  # type: ignore[return-value]
+
+
+def value_bars(ax: Axes, values: np.ndarray, colours: Sequence[Colour]) -> None:
+    """Horizontal bars, one per row (first row on top), each labelled with its value (three decimals)."""
+    y = np.arange(len(values))
+    ax.barh(y, values, color=colours, height=0.72, edgecolor=EDGE_COLOUR[:3], linewidth=0.4)
+    for i, value in enumerate(values):
+        ax.annotate(f"{value:.3f}", (max(value, 0.0), i), xytext=(2, 0), textcoords="offset points", ha="left",
+                    va="center", fontsize=FONT_SIZE - 1, zorder=4)
+    ax.axvline(0, color="0.3", linewidth=0.8)
+    ax.set_ylim(len(values) - 0.5, -0.5)
+    ax.tick_params(labelsize=FONT_SIZE)
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.grid(axis="x", color="0.92")
+    ax.set_axisbelow(True)
+
+
+def family_legend(figure: Figure, styles: dict[str, Style], names: Sequence[str]) -> Legend:
+    """A legend of the families of `names` (a patch in each family's colour, in the order of `styles`) right of the
+    axes; call it after the layout."""
+    shown = set(names)
+    families = {style.family: style.legend_colour for name, style in styles.items() if name in shown}
+    return outside_legend(figure, [Patch(facecolor=c, edgecolor=EDGE_COLOUR[:3], linewidth=0.4)
+                                   for c in families.values()], list(families), title="family")
