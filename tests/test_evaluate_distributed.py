@@ -300,6 +300,7 @@ everything = clf.classify(paths, gather=True)
 rows = lambda ps: [[p.label, p.evaluations, p.key] for p in ps]
 json.dump({"mine": rows(mine), "all": None if everything is None else rows(everything)},
           open(f"{sys.argv[1]}.{dist.get_rank()}.json", "w"))
+dist.barrier()  # both ranks are done with gloo before either tears it down
 dist.destroy_process_group()
 """
 
