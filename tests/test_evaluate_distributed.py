@@ -239,6 +239,19 @@ def fake_args(data: Path, out: Path, model: str = "fake:delay=0.05") -> list[str
             "--classes", ",".join(FAKE_CLASSES), "--chunk-size", "3", "--no-progress"]
 
 
+def classified_now(stderr: str) -> int:
+    """The images a run says it classified ("<ds>: N rows (M classified now) ..."), over its datasets."""
+    return sum(int(line.split("(")[1].split()[0]) for line in stderr.splitlines() if "rows (" in line)
+
+
+def assert_one_process_outputs(data: Path, out: Path, tmp_path: Path) -> None:
+    """Every image journalled exactly once, and the raw data of an uninterrupted one-process run."""
+    assert journal_lines(out, ("edge", "sketch"), "fake")[0] == 48
+    reference, env = cli_subprocess(*fake_args(data, tmp_path / "reference", "fake"), GENFAST_TESTING="1")
+    assert subprocess.run(reference, env=env, cwd=tmp_path, capture_output=True, timeout=120).returncode == 0
+    assert raw_data(out) == raw_data(tmp_path / "reference")
+
+
 @pytest.mark.slow
 def test_a_killed_rank_loses_only_its_unfinished_images(tmp_path):
     data = fake_folder(tmp_path / "data", 8)
@@ -252,12 +265,8 @@ def test_a_killed_rank_loses_only_its_unfinished_images(tmp_path):
     rerun, env = cli_subprocess(*fake_args(data, out), GENFAST_TESTING="1")  # any world size continues
     done = subprocess.run(rerun, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    classified = sum(int(line.split("(")[1].split()[0]) for line in done.stderr.splitlines() if "rows (" in line)
-    assert classified == 48 - journalled  # no finished image is classified again
-    assert journal_lines(out, ("edge", "sketch"), "fake")[0] == 48
-    reference, env = cli_subprocess(*fake_args(data, tmp_path / "reference", "fake"), GENFAST_TESTING="1")
-    assert subprocess.run(reference, env=env, cwd=tmp_path, capture_output=True, timeout=120).returncode == 0
-    assert raw_data(out) == raw_data(tmp_path / "reference")
+    assert classified_now(done.stderr) == 48 - journalled  # no finished image is classified again
+    assert_one_process_outputs(data, out, tmp_path)
 
 
 @pytest.mark.slow
@@ -267,12 +276,8 @@ def test_an_elastic_restart_finishes_the_job(tmp_path):
     command, env = torchrun_subprocess(2, *fake_args(data, out), max_restarts=1, GENFAST_TESTING="1")
     done, journalled = kill_rank(command, env, tmp_path, out, ("edge", "sketch"), rank=1, after=10)
     assert done.returncode == 0, done.stderr
-    classified = sum(int(line.split("(")[1].split()[0]) for line in done.stderr.splitlines() if "rows (" in line)
-    assert classified <= 48 - journalled  # the restarted attempt classified only what was not journalled
-    assert journal_lines(out, ("edge", "sketch"), "fake")[0] == 48  # and nothing twice
-    reference, env = cli_subprocess(*fake_args(data, tmp_path / "reference", "fake"), GENFAST_TESTING="1")
-    assert subprocess.run(reference, env=env, cwd=tmp_path, capture_output=True, timeout=120).returncode == 0
-    assert raw_data(out) == raw_data(tmp_path / "reference")
+    assert classified_now(done.stderr) <= 48 - journalled  # the restarted attempt: only what was not journalled
+    assert_one_process_outputs(data, out, tmp_path)
 
 
 @pytest.mark.slow
