@@ -47,15 +47,16 @@ def compiled_denoiser(adapter, mode: str) -> Callable[..., torch.Tensor] | None:
 
 class _PlanTransfer:
     """Moves each plan to the device in one copy: slot, sample, timestep, sample offsets and class index
-    written into one reused int64 block (pinned on CUDA; the previous batch's copy from it is complete by then,
-    since that batch's errors were read), copied with non_blocking and viewed on the device (on the CPU, used
-    in place). With `fixed`, every plan is padded to batch_size samples and rows: the padding samples are image
+    written into one int64 block (a reused pinned one on CUDA, whose previous copy is complete by then, since
+    that batch's errors were read), copied with non_blocking and viewed on the device; on the CPU, a new block
+    per batch used in place. With `fixed`, every plan is padded to batch_size samples and rows: the padding samples are image
     0's first sample, with no rows but the last, which takes the padding rows (class 0)."""
 
     def __init__(self, device: torch.device, batch_size: int, fixed: bool) -> None:
         self.device, self.batch_size, self.fixed = device, batch_size, fixed
         capacity = 5 * batch_size + 1  # S <= B <= batch_size rows: 4 S + 1 + B
-        self.host = torch.empty(capacity, dtype=torch.int64, pin_memory=device.type == "cuda")
+        self.host = torch.empty(capacity if device.type != "cpu" else 0, dtype=torch.int64,
+                                pin_memory=device.type == "cuda")
 
     def __call__(self, plan, first_id: int) -> tuple[torch.Tensor, ...]:
         """(slot, sample, timestep, sample_offsets, class_index) on the device."""
@@ -70,10 +71,12 @@ class _PlanTransfer:
             offsets[-1] = self.batch_size
             parts[3], parts[4] = offsets, np.pad(parts[4], (0, self.batch_size - rows))
             samples = rows = self.batch_size
-        block = self.host[:4 * samples + 1 + rows]
-        np.concatenate(parts, out=block.numpy())
-        if self.device.type != "cpu":
-            block = block.to(self.device, non_blocking=True)
+        if self.device.type == "cpu":  # a fresh block: whoever keeps a batch's tensors keeps their values
+            block = torch.from_numpy(np.concatenate(parts))
+        else:
+            staged = self.host[:4 * samples + 1 + rows]
+            np.concatenate(parts, out=staged.numpy())
+            block = staged.to(self.device, non_blocking=True)
         return block.split([samples, samples, samples, samples + 1, rows])
 
 
