@@ -1,7 +1,8 @@
-"""genfast against Li et al.'s own evaluation loop, measured in one run on the same model and images.
+"""genfast against a baseline at equal work, measured in one run on the same model and images.
 
     python benchmarks/throughput.py                      # speed: digits, tiny-sd (+ sd2 on a GPU)
     python benchmarks/throughput.py --models sd2 --images 4 --json out.json
+    python benchmarks/throughput.py --models sdxl,sd3,flux,dit,if,amused,janus   # one row per model family
     python benchmarks/throughput.py --mode accuracy      # evaluations per image at Li et al.'s accuracy
 
 Speed mode times, for each model, with Li et al.'s schedule (equal work on both sides):
@@ -13,15 +14,31 @@ Speed mode times, for each model, with Li et al.'s schedule (equal work on both 
             it runs again at genfast's batch size (--li-batch-size), which their code allows too. It replaced an
             earlier rewrite of their loop (`li_baseline`), as fast as it at equal batch size and threads (within
             this machine's noise), whose 1.7-2.1x compared genfast's 256-row batches with 32-row ones
-            (benchmarks/RESULTS.md).
-  genfast   the engine with continuous batching and every exact optimisation (shared UNet prefix, cached
-            class keys/values, fused noise and error kernels) at genfast's batch size;
-  floor     the denoiser's own forward replayed on exactly genfast's batches: the engine's overhead is the
-            genfast time over this.
+            (benchmarks/RESULTS.md). The baseline of digits, tiny-sd and sd2.
+  plain     the baseline of a family row (sdxl, sd3, flux, dit, if, amused, janus; FAMILIES): the family's own
+            pipeline in a plain loop (`PlainPipeline`, `plain_li_loop`), as a researcher would write it: Li et
+            al.'s staged loop over the flattened (class, sample) rows, one image at a time, in batches of 32 rows
+            and of genfast's batch size, each row noised by the pipeline's own scheduler (add_noise /
+            scale_noise), the pipeline's own prompt encoding gathered per row, its own denoiser, the error per
+            row; a masked-token scorer (aMUSEd) masks each row with genfast.token_masks and takes the
+            cross-entropy of the masked codes. Noise and masks are genfast's (`genfast.noise`,
+            `genfast.token_masks`), so both sides score the same samples and must take the same decisions. A
+            deterministic scorer (Janus) has one exact score per class, so Li et al.'s schedule does not apply:
+            its baseline is the plain teacher-forced forward of every class, one class per forward, the image
+            tokenised in each. A family row is timed from the prepared pixels (image encoding included, on both
+            sides), on the tiny random pipelines of genfast.testing.
+  genfast   the engine with continuous batching and every exact optimisation the model allows (shared UNet
+            prefix, cached class keys/values, a scorer's shared prompt prefix and once-per-image tokenisation,
+            fused noise and error kernels) at genfast's batch size; each row names the adapter's exact savings
+            in effect and those that do not apply, with their reasons;
+  floor     the denoiser's (or scorer's) own forward replayed on exactly genfast's batches: the engine's
+            overhead is the genfast time over this.
 The three are run interleaved --repeats times and the medians reported.
-It reports evaluations/s, images/s, genfast / their loop, the overhead over the floor, peak memory and whether
+It reports evaluations/s, images/s, genfast / the baseline, the overhead over the floor, peak memory and whether
 the two take the same decisions: the timed runs of their loop draw their own torch.randn noise, so one more
-untimed run feeds it genfast's noise (`genfast.noise`, as their --noise_path feeds a tensor) for that check.
+untimed run feeds it genfast's noise (`genfast.noise`, as their --noise_path feeds a tensor) for that check;
+the plain loop of a family draws genfast's noise in every run. Each row's target is genfast >= the baseline at
+every baseline batch size, >= 1.5x where an exact saving applies.
 Each speed row also prints a roofline line: FLOPs of one plain evaluation (torch.utils.flop_counter) times
 genfast's evaluations/s, the effective FLOP/s, against the GPU's dense fp16 peak where it is known (exact savings
 make the effective rate exceed what the device computes).
@@ -36,14 +53,18 @@ import argparse
 import copy
 import importlib.util
 import json
+import math
 import platform
 import resource
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field, replace
 from datetime import date
+from functools import partial
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -55,10 +76,19 @@ from genfast.engine import ClarkJaini2023, Exhaustive, GenFast, Li2023, Method
 from genfast.engine.loop import COMPILE_MODES, compiled_denoiser, score_images
 from genfast.vocabulary import MVH_CLASSES
 from genfast.models import load_model
+from genfast.models.base import Adapter, Scorer
 from genfast.models.digits_data import CLASS_NAMES as DIGITS, load_split
 from genfast.models.schedule import vp_schedule_from_config
 from genfast.models.unet import ClassConditionedUNet
 from genfast.models.unet_adapter import UNetAdapter
+from genfast.testing import make_tiny_sd_pipeline
+from genfast.testing.amused import make_tiny_amused_pipeline
+from genfast.testing.deepfloyd_if import make_tiny_if_pipeline
+from genfast.testing.dit import make_tiny_dit_pipeline
+from genfast.testing.flux import make_tiny_flux_pipeline
+from genfast.testing.janus import make_tiny_janus_model
+from genfast.testing.sd3 import make_tiny_sd3_pipeline
+from genfast.testing.sdxl import make_tiny_sdxl_pipeline
 
 # Stable Diffusion 2's UNet (stabilityai/stable-diffusion-2-base), built with random weights.
 SD2_UNET = dict(
@@ -97,32 +127,48 @@ class LatentUNetAdapter(UNetAdapter):
         return pixels.to(self.device, torch.float32)
 
 
+PROMPT = "a bad photo of a {}"
+
+
 @dataclass
 class Case:
+    """One benchmark row's model and images: `z0` the encoded images the engine scores (latents, or a scorer's
+    VQ codes); a family row also has the prepared `pixels` (its timed work starts from them) and its `plain`
+    baseline."""
+
     name: str
-    adapter: UNetAdapter
+    adapter: Adapter
     z0: torch.Tensor
     keys: np.ndarray
     labels: np.ndarray | None
+    pixels: torch.Tensor | None = None
+    plain: PlainPipeline | None = None
+
+    def head(self, n: int) -> Case:
+        """The case on its first `n` images (for warm-up)."""
+        return replace(self, z0=self.z0[:n], keys=self.keys[:n], labels=None,
+                       pixels=None if self.pixels is None else self.pixels[:n])
 
 
-def _tiny_sd(tmp: Path, device, dtype) -> UNetAdapter:
-    from genfast.testing import make_tiny_sd_pipeline
+def baseline_dtype(device: torch.device) -> torch.dtype:
+    """The baselines' dtype: fp16 on a GPU, fp32 on a CPU, as Li et al.'s code runs."""
+    return torch.float16 if device.type == "cuda" else torch.float32
 
-    return load_model(make_tiny_sd_pipeline(tmp / "tiny-sd"), device=device, dtype=dtype)
 
-
-def build_case(name: str, n_images: int, device: torch.device, dtype: torch.dtype, tmp: Path) -> Case:
-    """The model, its clean latents and image keys for one benchmark row."""
+def build_case(name: str, n_images: int, device: torch.device, dtype: torch.dtype, tmp: Path,
+               classes: list[str] | None = None) -> Case:
+    """The model, its encoded images and image keys for one benchmark row (a family row: also its pixels and
+    plain baseline); `classes` default to the digits for digits, else the 16 model-vs-human classes."""
     rng = np.random.default_rng(0)
-    labels = None
+    labels, family = None, FAMILIES.get(name)
+    random_images = [rng.integers(0, 256, (64, 64, 3), dtype=np.uint8) for _ in range(n_images)]
     if name == "digits":
         adapter = load_model("digits", device=device, dtype=dtype)
         x, y = load_split("test")
-        images, labels, classes = list(x[:n_images]), y[:n_images], DIGITS
+        images, labels = list(x[:n_images]), y[:n_images]
     elif name == "tiny-sd":
-        adapter = _tiny_sd(tmp, device, dtype)
-        images, classes = [rng.integers(0, 256, (64, 64, 3), dtype=np.uint8) for _ in range(n_images)], MVH_CLASSES
+        adapter = load_model(make_tiny_sd_pipeline(tmp / "tiny-sd"), device=device, dtype=dtype)
+        images = random_images
     elif name == "sd2":
         from diffusers import UNet2DConditionModel
 
@@ -130,14 +176,22 @@ def build_case(name: str, n_images: int, device: torch.device, dtype: torch.dtyp
         latent = 64 if device.type == "cuda" else 16  # 512x512 images on a GPU, 128x128 on a CPU
         adapter = LatentUNetAdapter(UNet2DConditionModel(sample_size=latent, **SD2_UNET), latent, 16, 77,
                                     device, dtype)
-        z0 = torch.randn(n_images, 4, latent, latent, generator=torch.Generator().manual_seed(0))
-        images, classes = list(z0), MVH_CLASSES
+        images = list(torch.randn(n_images, 4, latent, latent, generator=torch.Generator().manual_seed(0)))
+    elif family is not None:
+        path = family.build(tmp / name)
+        adapter = load_model(path, device=device, dtype=dtype, **family.options)
+        images = random_images
     else:
-        raise ValueError(f"unknown model {name!r}; choose from digits, tiny-sd, sd2")
-    adapter.encode_classes(list(classes), "a bad photo of a {}")
+        raise ValueError(f"unknown model {name!r}; choose from digits, tiny-sd, sd2, {', '.join(FAMILIES)}")
+    classes = list(classes or (DIGITS if name == "digits" else MVH_CLASSES))
+    adapter.encode_classes(classes, PROMPT)
     pixels = torch.stack(images) if name == "sd2" else adapter.prepare_images(images)
     keys = np.array([image_key(p) for p in pixels], dtype=np.uint64)
-    return Case(name, adapter, adapter.encode_images(pixels).contiguous(), keys, labels)
+    z0 = adapter.encode_images(pixels).contiguous()
+    if family is None:
+        return Case(name, adapter, z0, keys, labels)
+    return Case(name, adapter, z0, keys, labels, pixels,
+                family.plain(path, classes, PROMPT, adapter, device, baseline_dtype(device)))
 
 
 def _sync(device: torch.device) -> None:
@@ -161,14 +215,22 @@ def _peak_mib(device: torch.device) -> float:
 PEAK_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "A10G": 125.0, "L4": 121.0}
 
 
-def flops_per_evaluation(adapter: UNetAdapter, rows: tuple) -> float:
-    """FLOPs of one plain denoiser evaluation (one class row, nothing shared), counted by
-    torch.utils.flop_counter on the plain forward of one of genfast's batches."""
+def flops_per_evaluation(case: Case, rows: tuple) -> float:
+    """FLOPs of one plain evaluation (one class row, nothing shared), counted by torch.utils.flop_counter: a
+    family's plain pipeline on one row (its image encoded first, uncounted), else the plain forward of one of
+    genfast's batches `rows`, per row."""
     from torch.utils.flop_counter import FlopCounterMode
 
+    if case.plain is None:
+        evaluate, n_rows = partial(case.adapter.denoise_plain, *rows), max(int(rows[3].shape[0]), 1)
+    else:
+        plain, t = case.plain, torch.zeros(1, dtype=torch.int64)
+        with torch.no_grad():
+            latent = plain.encode(case.pixels[:1])
+            evaluate, n_rows = partial(plain.errors, latent, plain.draw(0, int(case.keys[0]), t, latent), t, t), 1
     with FlopCounterMode(display=False) as counter, torch.no_grad():
-        adapter.denoise_plain(*rows)
-    return counter.get_total_flops() / max(int(rows[3].shape[0]), 1)
+        evaluate()
+    return counter.get_total_flops() / n_rows
 
 
 def peak_tflops(device: torch.device) -> float | None:
@@ -298,15 +360,422 @@ def run_li_real(case: Case, method: Li2023, seed: int, unet, batch_size: int = 3
     return predictions, evaluations, elapsed, datas
 
 
+class PlainPipeline(ABC):
+    """A model family's own pipeline as a researcher would classify with it: the baseline of a family row.
+
+    Loaded from the folder by the pipeline class's from_pretrained in the baseline's device and dtype; the class
+    prompts (or label ids) are encoded once by the pipeline's own code and gathered per row, and nothing else is
+    shared between classes. `adapter` (genfast's, on the same folder) is read only for settings both sides share:
+    its image size (and a scorer's number of levels). Subclasses score one batch of (sample, class) rows."""
+
+    num_train_timesteps: int
+
+    def __init__(self, classes: list[str], adapter: Adapter, device: torch.device, dtype: torch.dtype) -> None:
+        self.n_classes, self.image_size = len(classes), adapter.image_size
+        self.device, self.dtype = device, dtype
+
+    def _pipeline(self, pipeline_class: Any, path: Path, **components: Any) -> Any:
+        """The family's diffusers pipeline from `path` on the baseline's device and dtype (`components`: those
+        left out)."""
+        return pipeline_class.from_pretrained(path, dtype=self.dtype, **components).to(self.device, self.dtype)
+
+    @abstractmethod
+    def encode(self, pixels: torch.Tensor) -> torch.Tensor:
+        """One prepared image [1, 3, H, W] in [-1, 1] as the rows take it: its latent, pixels or VQ codes."""
+
+    @abstractmethod
+    def draw(self, seed: int, key: int, timesteps: torch.Tensor, latent: torch.Tensor) -> torch.Tensor:
+        """The randomness of samples 0..len(timesteps)-1 of the image with `key` (noise, masks): one row each."""
+
+    @abstractmethod
+    def errors(self, latent: torch.Tensor, drawn: torch.Tensor, timesteps: torch.Tensor,
+               classes: torch.Tensor) -> torch.Tensor:
+        """The error of every row of one batch (its sample's randomness and timestep index, its class): [B]."""
+
+
+class PlainDiffusion(PlainPipeline):
+    """A denoising family: genfast.noise per sample (as Li et al.'s --noise_path feeds a tensor), each row noised by
+    the pipeline's scheduler, the denoiser's epsilon, the mean squared error per row (their L2)."""
+
+    vae: Any  # None: the model denoises the pixels
+
+    def encode(self, pixels: torch.Tensor) -> torch.Tensor:
+        """The VAE posterior mean, shifted and scaled as the pipeline decodes it; a pixel model's pixels."""
+        if self.vae is None:
+            return pixels.to(self.device, torch.float32)
+        shift = getattr(self.vae.config, "shift_factor", None) or 0.0
+        mean = self.vae.encode(pixels.to(self.device, self.vae.dtype)).latent_dist.mean
+        return ((mean - shift) * self.vae.config.scaling_factor).float()
+
+    def draw(self, seed: int, key: int, timesteps: torch.Tensor, latent: torch.Tensor) -> torch.Tensor:
+        return genfast.noise(seed, key, range(len(timesteps)), latent.shape[1:], device=self.device)
+
+    def errors(self, latent: torch.Tensor, drawn: torch.Tensor, timesteps: torch.Tensor,
+               classes: torch.Tensor) -> torch.Tensor:
+        z_t = self.noised(latent, drawn, timesteps)
+        return (self.epsilon(z_t, timesteps, classes) - drawn).square().mean(dim=tuple(range(1, drawn.ndim)))
+
+    @abstractmethod
+    def noised(self, latent: torch.Tensor, eps: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
+        """`latent` [1, ...] noised by the pipeline's scheduler at each row's timestep index: float32 [B, ...]."""
+
+    @abstractmethod
+    def epsilon(self, z_t: torch.Tensor, timesteps: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+        """The model's noise prediction for every row, float32 [B, ...]."""
+
+
+class PlainDDPM(PlainDiffusion):
+    """A variance-preserving family: rows noised by DDPMScheduler.add_noise on the pipeline scheduler's config (the
+    training-time forward process, as diffusers' training scripts noise); the model takes the index itself."""
+
+    def _schedule(self, config: Any) -> None:
+        from diffusers import DDPMScheduler
+
+        self.scheduler = DDPMScheduler.from_config(config)
+        self.num_train_timesteps = int(self.scheduler.config.num_train_timesteps)
+
+    def noised(self, latent: torch.Tensor, eps: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
+        return self.scheduler.add_noise(latent, eps, timesteps.to(self.device))
+
+
+class PlainFlow(PlainDiffusion):
+    """A flow-matching family: the scheduler's own table (set_timesteps at the unshifted levels (i + 1) / T of
+    the indices i, with the pipeline's mu where it shifts by resolution; index T - 1 is on none of Li et al.'s
+    grids below 1000 samples), rows noised by scale_noise, epsilon from the predicted velocity
+    (z_t = (1 - sigma) z0 + sigma eps and v = eps - z0, so eps = z_t + (1 - sigma) v)."""
+
+    def _schedule(self, config: Any, mu: float | None = None) -> None:
+        from diffusers import FlowMatchEulerDiscreteScheduler
+
+        self.scheduler = FlowMatchEulerDiscreteScheduler.from_config(config)
+        steps = self.num_train_timesteps = int(config["num_train_timesteps"])
+        self.scheduler.set_timesteps(sigmas=(torch.arange(steps, 0, -1) / steps).tolist(), mu=mu)
+        self.timesteps, self.sigmas = self.scheduler.timesteps.flip(0), self.scheduler.sigmas[:-1].flip(0)
+
+    def noised(self, latent: torch.Tensor, eps: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
+        return self.scheduler.scale_noise(latent, self.timesteps[timesteps], eps)
+
+    def epsilon(self, z_t: torch.Tensor, timesteps: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+        sigma = self.sigmas[timesteps].to(self.device).view(-1, *[1] * (z_t.ndim - 1))
+        return z_t + (1 - sigma) * self.velocity(z_t, self.timesteps[timesteps].to(self.device), classes)
+
+    @abstractmethod
+    def velocity(self, z_t: torch.Tensor, timestep: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+        """The transformer's velocity for every row at the scheduler's `timestep`, float32 [B, ...]."""
+
+
+class PlainSDXL(PlainDDPM):
+    """StableDiffusionXLPipeline's own components: encode_prompt's hidden states and pooled embeddings, the
+    size ids of _get_add_time_ids for the image size (crop (0, 0)), the UNet's noise prediction."""
+
+    def __init__(self, path: Path, classes: list[str], prompt: str, adapter: Adapter, device: torch.device,
+                 dtype: torch.dtype) -> None:
+        from diffusers import StableDiffusionXLPipeline
+
+        super().__init__(classes, adapter, device, dtype)
+        pipe = self._pipeline(StableDiffusionXLPipeline, path)
+        if pipe.vae.config.force_upcast:  # the SDXL VAE overflows in float16: its pipelines encode in float32
+            pipe.vae.to(torch.float32)
+        self.vae, self.unet = pipe.vae, pipe.unet
+        self._schedule(pipe.scheduler.config)
+        with torch.inference_mode():
+            self.embeds, _, self.pooled, _ = pipe.encode_prompt([prompt.format(c) for c in classes], device=device,
+                                                                do_classifier_free_guidance=False)
+        size = (self.image_size, self.image_size)
+        self.time_ids = pipe._get_add_time_ids(size, (0, 0), size, dtype=dtype, text_encoder_projection_dim=
+                                               pipe.text_encoder_2.config.projection_dim).to(device)
+
+    def epsilon(self, z_t: torch.Tensor, timesteps: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+        added = {"text_embeds": self.pooled[classes], "time_ids": self.time_ids.expand(len(classes), -1)}
+        return self.unet(z_t.to(self.dtype), timesteps.to(self.device), encoder_hidden_states=self.embeds[classes],
+                         added_cond_kwargs=added).sample.float()
+
+
+class PlainSD3(PlainFlow):
+    """StableDiffusion3Pipeline's own components: encode_prompt's embeddings (T5 at its default
+    max_sequence_length, 256) and pooled projections, the transformer at timestep = the scheduler's (1000 sigma)."""
+
+    def __init__(self, path: Path, classes: list[str], prompt: str, adapter: Adapter, device: torch.device,
+                 dtype: torch.dtype) -> None:
+        from diffusers import StableDiffusion3Pipeline
+
+        super().__init__(classes, adapter, device, dtype)
+        pipe = self._pipeline(StableDiffusion3Pipeline, path)
+        self.vae, self.transformer = pipe.vae, pipe.transformer
+        self._schedule(pipe.scheduler.config)
+        with torch.inference_mode():
+            self.embeds, _, self.pooled, _ = pipe.encode_prompt([prompt.format(c) for c in classes], None, None,
+                                                                device=device, do_classifier_free_guidance=False)
+
+    def velocity(self, z_t: torch.Tensor, timestep: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+        return self.transformer(hidden_states=z_t.to(self.dtype), timestep=timestep,
+                                encoder_hidden_states=self.embeds[classes],
+                                pooled_projections=self.pooled[classes]).sample.float()
+
+
+class PlainFlux(PlainFlow):
+    """FluxPipeline's own components: encode_prompt's embeddings (T5 at its default max_sequence_length, 512),
+    pooled embeddings and text ids, the rows packed by _pack_latents at _prepare_latent_image_ids positions, the
+    guidance input of __call__'s default 3.5 (a guidance-distilled model), timestep = the scheduler's / 1000, mu
+    by the pipeline's calculate_shift of the packed token count."""
+
+    def __init__(self, path: Path, classes: list[str], prompt: str, adapter: Adapter, device: torch.device,
+                 dtype: torch.dtype) -> None:
+        from diffusers import FluxPipeline
+        from diffusers.pipelines.flux.pipeline_flux import calculate_shift
+
+        super().__init__(classes, adapter, device, dtype)
+        pipe = self.pipe = self._pipeline(FluxPipeline, path)
+        self.vae, self.transformer = pipe.vae, pipe.transformer
+        tokens, config = self.image_size // pipe.vae_scale_factor // 2, pipe.scheduler.config
+        mu = calculate_shift(tokens**2, config.base_image_seq_len, config.max_image_seq_len, config.base_shift,
+                             config.max_shift) if config.use_dynamic_shifting else None
+        self._schedule(config, mu)
+        self.img_ids = pipe._prepare_latent_image_ids(1, tokens, tokens, device, dtype)
+        self.guidance = (torch.full([1], 3.5, device=device, dtype=torch.float32)
+                         if pipe.transformer.config.guidance_embeds else None)
+        with torch.inference_mode():
+            self.embeds, self.pooled, self.text_ids = pipe.encode_prompt([prompt.format(c) for c in classes], None,
+                                                                         device=device)
+
+    def velocity(self, z_t: torch.Tensor, timestep: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+        rows, channels, height, width = z_t.shape
+        packed = self.pipe._pack_latents(z_t.to(self.dtype), rows, channels, height, width)
+        out = self.transformer(hidden_states=packed, timestep=timestep / 1000,
+                               guidance=None if self.guidance is None else self.guidance.expand(rows),
+                               pooled_projections=self.pooled[classes], encoder_hidden_states=self.embeds[classes],
+                               txt_ids=self.text_ids, img_ids=self.img_ids).sample
+        return self.pipe._unpack_latents(out, self.image_size, self.image_size, self.pipe.vae_scale_factor).float()
+
+
+class PlainDiT(PlainDDPM):
+    """DiTPipeline's own components: get_label_ids of the class names, the transformer's noise prediction (its
+    learned-sigma channels dropped)."""
+
+    def __init__(self, path: Path, classes: list[str], prompt: str, adapter: Adapter, device: torch.device,
+                 dtype: torch.dtype) -> None:
+        from diffusers import DiTPipeline
+
+        super().__init__(classes, adapter, device, dtype)
+        pipe = self._pipeline(DiTPipeline, path)
+        self.vae, self.transformer = pipe.vae, pipe.transformer
+        self._schedule(pipe.scheduler.config)
+        self.labels = torch.tensor(pipe.get_label_ids(classes), device=device)
+
+    def epsilon(self, z_t: torch.Tensor, timesteps: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+        out = self.transformer(z_t.to(self.dtype), timestep=timesteps.to(self.device),
+                               class_labels=self.labels[classes]).sample
+        return out[:, : z_t.shape[1]].float()
+
+
+class PlainIF(PlainDDPM):
+    """IFPipeline's own components (stage I, on the pixels): encode_prompt's T5 states (clean_caption off, as the
+    genfast row runs), the UNet's noise prediction (the first 3 of its 6 output channels)."""
+
+    def __init__(self, path: Path, classes: list[str], prompt: str, adapter: Adapter, device: torch.device,
+                 dtype: torch.dtype) -> None:
+        from diffusers import IFPipeline
+
+        super().__init__(classes, adapter, device, dtype)
+        pipe = self._pipeline(IFPipeline, path, safety_checker=None, feature_extractor=None, watermarker=None)
+        self.vae, self.unet = None, pipe.unet
+        self._schedule(pipe.scheduler.config)
+        with torch.inference_mode():
+            self.embeds, _ = pipe.encode_prompt([prompt.format(c) for c in classes], do_classifier_free_guidance=False,
+                                                device=device, clean_caption=False)
+
+    def epsilon(self, z_t: torch.Tensor, timesteps: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+        out = self.unet(z_t.to(self.dtype), timesteps.to(self.device), encoder_hidden_states=self.embeds[classes])
+        return out.sample[:, : z_t.shape[1]].float()
+
+
+class PlainAmused(PlainPipeline):
+    """AmusedPipeline's own components: the image's VQ codes (once per image, as Li et al.'s loop encodes its
+    latent), each sample's mask from genfast.token_masks at the scheduler's masking schedule, the transformer's
+    masked forward with __call__'s conditioning (text_embeds, the penultimate hidden states, micro_conds of the
+    image size, crop (0, 0), aesthetic score 6), the cross-entropy of the masked codes per row."""
+
+    def __init__(self, path: Path, classes: list[str], prompt: str, adapter: Adapter, device: torch.device,
+                 dtype: torch.dtype) -> None:
+        from diffusers import AmusedPipeline
+
+        super().__init__(classes, adapter, device, dtype)
+        pipe = self._pipeline(AmusedPipeline, path)
+        self.vqvae, self.transformer = pipe.vqvae.to(torch.float32), pipe.transformer  # codes: argmins, in fp32
+        self.mask_token_id = pipe.scheduler.config.mask_token_id
+        self.cosine = pipe.scheduler.config.masking_schedule == "cosine"
+        self.num_train_timesteps = adapter.num_levels
+        tokenizer = pipe.tokenizer
+        with torch.inference_mode():
+            ids = tokenizer([prompt.format(c) for c in classes], return_tensors="pt", padding="max_length",
+                            truncation=True, max_length=tokenizer.model_max_length).input_ids.to(device)
+            out = pipe.text_encoder(ids, return_dict=True, output_hidden_states=True)
+        self.pooled, self.states = out.text_embeds, out.hidden_states[-2]
+        self.micro_conds = torch.tensor([[self.image_size, self.image_size, 0, 0, 6]], device=device, dtype=dtype)
+
+    def encode(self, pixels: torch.Tensor) -> torch.Tensor:
+        """The VQ codes [1, n_tokens] of the image in [0, 1], as the pipeline's image processor feeds it."""
+        x = (pixels.to(self.device, torch.float32) + 1) / 2
+        return self.vqvae.quantize(self.vqvae.encode(x).latents)[2][2].reshape(1, -1)
+
+    def draw(self, seed: int, key: int, timesteps: torch.Tensor, latent: torch.Tensor) -> torch.Tensor:
+        """Each sample's mask at the masking ratio of its level s = (i + 0.5) / levels: cos(pi/2 (1 - s)) or s."""
+        level = (timesteps.to(torch.float64) + 0.5) / self.num_train_timesteps
+        ratios = torch.cos(math.pi / 2 * (1 - level)) if self.cosine else level
+        return genfast.token_masks(seed, key, range(len(timesteps)), latent.shape[1], ratios, device=self.device)
+
+    def errors(self, latent: torch.Tensor, drawn: torch.Tensor, timesteps: torch.Tensor,
+               classes: torch.Tensor) -> torch.Tensor:
+        rows, n = drawn.shape
+        grid = math.isqrt(n)
+        masked = torch.where(drawn, self.mask_token_id, latent).reshape(rows, grid, grid)
+        logits = self.transformer(masked, micro_conds=self.micro_conds.expand(rows, -1),
+                                  pooled_text_emb=self.pooled[classes], encoder_hidden_states=self.states[classes])
+        log_p = torch.log_softmax(logits.reshape(rows, -1, n).float(), dim=1)
+        nll = -log_p.gather(1, latent.expand(rows, -1).unsqueeze(1)).squeeze(1)
+        return (nll * drawn).sum(dim=1) / drawn.sum(dim=1)
+
+
+class PlainJanus(PlainPipeline):
+    """JanusForConditionalGeneration, one plain teacher-forced forward per class as a per-class scoring function
+    runs it: the image tokenised by the VQ model (for every class), the processor's image-generation ids of the
+    chat-wrapped prompt, the codes embedded by prepare_embeddings_for_image_generation, the language model on the
+    whole sequence (no cache), the mean NLL per image token from the generation head's log-softmax."""
+
+    num_train_timesteps = 1
+
+    def __init__(self, path: Path, classes: list[str], prompt: str, adapter: Adapter, device: torch.device,
+                 dtype: torch.dtype) -> None:
+        from transformers import JanusForConditionalGeneration, JanusProcessor
+
+        super().__init__(classes, adapter, device, dtype)
+        self.model = JanusForConditionalGeneration.from_pretrained(path, dtype=dtype).to(device).eval()
+        self.model.model.vqmodel.to(torch.float32)  # codes: argmins, in fp32
+        processor = JanusProcessor.from_pretrained(path)
+        turns = [[{"role": "user", "content": [{"type": "text", "text": prompt.format(c)}]}] for c in classes]
+        chats = [processor.apply_chat_template(turn, add_generation_prompt=True) for turn in turns]
+        self.ids = [processor(text=chat, generation_mode="image")["input_ids"].to(device) for chat in chats]
+
+    def encode(self, pixels: torch.Tensor) -> torch.Tensor:
+        """The pixels: every class's forward tokenises the image itself."""
+        return pixels.to(self.device, torch.float32)
+
+    def draw(self, seed: int, key: int, timesteps: torch.Tensor, latent: torch.Tensor) -> torch.Tensor:
+        """Nothing: the likelihood is exact."""
+        return torch.empty(len(timesteps), 0)
+
+    def errors(self, latent: torch.Tensor, drawn: torch.Tensor, timesteps: torch.Tensor,
+               classes: torch.Tensor) -> torch.Tensor:
+        return torch.stack([self.nll(latent, k) for k in classes.tolist()])
+
+    def nll(self, pixels: torch.Tensor, k: int) -> torch.Tensor:
+        """The mean NLL per image token of the image's codes under class k's prompt: one forward."""
+        model = self.model
+        codes = model.model.vqmodel.encode(pixels).image_tokens.reshape(1, -1)
+        ids = self.ids[k]
+        embeds = torch.cat([model.get_input_embeddings()(ids),
+                            model.prepare_embeddings_for_image_generation(codes[:, :-1])], dim=1)
+        hidden = model.model.language_model(inputs_embeds=embeds).last_hidden_state
+        logits = model.model.generation_head(hidden[:, ids.shape[1] - 1 :]).float()
+        return -torch.log_softmax(logits, dim=-1).gather(-1, codes.unsqueeze(-1)).mean()
+
+
+@dataclass(frozen=True)
+class Family:
+    """One model family's benchmark row: its tiny random pipeline (genfast.testing), genfast's options for it and
+    its plain baseline."""
+
+    build: Callable[[Path], Path]
+    plain: type[PlainPipeline]
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+FAMILIES: dict[str, Family] = {
+    "sdxl": Family(make_tiny_sdxl_pipeline, PlainSDXL),
+    "sd3": Family(make_tiny_sd3_pipeline, PlainSD3),
+    "flux": Family(make_tiny_flux_pipeline, PlainFlux, {"resolution": 16}),  # the pipeline's default is 1024
+    "dit": Family(partial(make_tiny_dit_pipeline, id2label=dict(enumerate(MVH_CLASSES))), PlainDiT),
+    "if": Family(make_tiny_if_pipeline, PlainIF, {"clean_caption": False}),  # cleaning needs bs4 and ftfy
+    "amused": Family(make_tiny_amused_pipeline, PlainAmused),
+    "janus": Family(make_tiny_janus_model, PlainJanus),
+}
+"""The family rows (--models), each on its tiny random pipeline with genfast's defaults but where noted."""
+
+EXACT_ONCE = Li2023(n_samples=(1,), to_keep=(1,))
+"""The work of a deterministic scorer's row: one exact score per class (genfast runs it as Exhaustive(n_samples=1))."""
+
+
+def is_deterministic(adapter: Adapter) -> bool:
+    """Whether the model is a scorer with one exact score per class (Li et al.'s schedule does not apply)."""
+    return isinstance(adapter, Scorer) and adapter.deterministic
+
+
+def exact_savings(adapter: Adapter) -> dict[str, Any]:
+    """The adapter's exact class-sharing savings in effect (`on`, from its options) and those that do not apply,
+    with their reasons (`off`, its disabled_reasons)."""
+    options, off = adapter.describe().get("options", {}), dict(adapter.disabled_reasons)
+    on = [name for name in ("share_prefix", "cache_class_kv") if options.get(name) is True and name not in off]
+    return {"on": on, "off": off}
+
+
+def plain_li_loop(plain: PlainPipeline, latent: torch.Tensor, key: int, seed: int, method: Li2023,
+                  batch_size: int) -> tuple[int, dict[int, dict[str, torch.Tensor]]]:
+    """Li et al.'s eval_prob_adaptive, in the order li_real_loop runs it, on a family's plain pipeline:
+    (prediction, data), data[class] holding the evaluated timesteps `t` and `pred_errors` in evaluation order.
+
+    Stage by stage, the (class, sample) rows of the classes still in, class by class, in batches of
+    `batch_size`; after each stage the `to_keep` classes of lowest mean error stay (ties: the lower class index,
+    as genfast ranks them). Sample j has the j-th timestep of method.stages and the randomness plain.draw gives
+    it, the same for every class."""
+    stages = method.stages(plain.num_train_timesteps, plain.n_classes)
+    timesteps = torch.tensor([t for ts, _ in stages for t in ts])
+    drawn = plain.draw(seed, key, timesteps, latent)
+    errors: dict[int, list[torch.Tensor]] = {k: [] for k in range(plain.n_classes)}
+    alive, done = list(range(plain.n_classes)), 0
+    for ts, keep in stages:
+        samples = torch.arange(done, done + len(ts)).repeat(len(alive))
+        classes = torch.tensor(alive).repeat_interleave(len(ts))
+        batches = zip(samples.split(batch_size), classes.split(batch_size))
+        out = torch.cat([plain.errors(latent, drawn[js], timesteps[js], ks).float().cpu() for js, ks in batches])
+        for k, part in zip(alive, out.split(len(ts))):
+            errors[k].append(part)
+        done += len(ts)
+        means = [float(torch.cat(errors[k]).double().mean()) for k in alive]
+        alive = [alive[i] for i in np.argsort(means, kind="stable")[:keep]]
+    data = {k: {"t": timesteps[: sum(map(len, parts))], "pred_errors": torch.cat(parts)}
+            for k, parts in errors.items()}
+    return alive[0], data
+
+
+def run_plain(case: Case, method: Li2023, seed: int, batch_size: int = 32) -> tuple[list[int], int, float, list[dict]]:
+    """plain_li_loop over the images one at a time, each encoded by the plain pipeline first (timed, as genfast's
+    encoding is on a family row): (predictions, evaluations, seconds, per-image data)."""
+    predictions, evaluations, datas = [], 0, []
+    _sync(case.adapter.device)
+    start = time.perf_counter()
+    with torch.inference_mode():
+        for pixels, key in zip(case.pixels, case.keys):
+            pred, data = plain_li_loop(case.plain, case.plain.encode(pixels[None]), int(key), seed, method, batch_size)
+            predictions.append(pred)
+            evaluations += sum(len(d["t"]) for d in data.values())
+            datas.append(data)
+    _sync(case.adapter.device)
+    return predictions, evaluations, time.perf_counter() - start, datas
+
+
 def run_genfast(case: Case, method: Method, seed: int, batch_size: int,
                 denoise=None) -> tuple[list[int], int, float, list]:
-    """The engine loop on all images at once (with `denoise`, a compiled denoiser on padded batches); also
-    returns genfast's denoiser calls for the floor."""
+    """The engine loop on all images at once (with `denoise`, a compiled denoiser on padded batches), from the
+    prepared pixels on a family row; also returns genfast's denoiser (or scorer) calls for the floor."""
     adapter = case.adapter
-    calls, real = [], denoise or adapter.denoise
+    hook = "score" if isinstance(adapter, Scorer) else "denoise"
+    calls, real = [], denoise or getattr(adapter, hook)
 
     def recording(*rows):
-        calls.append(rows)  # references only: the loop makes fresh tensors every batch
+        # the float inputs by reference (fresh every batch); the plan's integer tensors copied, since on a CPU
+        # they are views of the one block the loop reuses for every batch
+        calls.append(tuple(r.clone() if isinstance(r, torch.Tensor) and not r.is_floating_point() else r
+                           for r in rows))
         return real(*rows)
 
     predictions = [0] * len(case.keys)
@@ -318,65 +787,82 @@ def run_genfast(case: Case, method: Method, seed: int, batch_size: int,
         evaluations += int(result.evaluations)
 
     if denoise is None:
-        adapter.denoise = recording
+        setattr(adapter, hook, recording)
     try:
         _sync(adapter.device)
         start = time.perf_counter()
-        score_images(adapter, method, case.z0, case.keys, seed=seed, batch_size=batch_size, on_finished=finished,
+        z0 = case.z0 if case.pixels is None else adapter.encode_images(case.pixels)
+        score_images(adapter, method, z0, case.keys, seed=seed, batch_size=batch_size, on_finished=finished,
                      denoise=None if denoise is None else recording)
         _sync(adapter.device)
         elapsed = time.perf_counter() - start
     finally:
         if denoise is None:
-            del adapter.denoise
+            delattr(adapter, hook)
     return predictions, evaluations, elapsed, calls
 
 
 def replay_floor(case: Case, calls: list, denoise=None) -> float:
-    """The denoiser (`denoise`, or the adapter's) alone on genfast's exact batches, back to back."""
-    denoise = denoise or case.adapter.denoise
-    _sync(case.adapter.device)
+    """The denoiser (`denoise`, or the adapter's; a scorer's score) alone on genfast's exact batches, back to back,
+    after encoding the images where genfast's timed run does (a family row)."""
+    adapter = case.adapter
+    run = denoise or (adapter.score if isinstance(adapter, Scorer) else adapter.denoise)
+    _sync(adapter.device)
     start = time.perf_counter()
-    with case.adapter.trusting_rows():  # the engine's rows, as the loop runs them
+    if case.pixels is not None:
+        adapter.encode_images(case.pixels)
+    with adapter.trusting_rows():  # the engine's rows, as the loop runs them
         for rows in calls:
-            denoise(*rows)
-    _sync(case.adapter.device)
+            run(*rows)
+    _sync(adapter.device)
     return time.perf_counter() - start
 
 
 def speed(args, device: torch.device, tmp: Path) -> list[dict]:
-    """The speed rows: their real loop at each --li-batch-size, genfast and the floor, interleaved repeats."""
+    """The speed rows: the baseline (their real loop, or a family's plain loop) at each of its batch sizes,
+    genfast and the floor, interleaved repeats."""
     results = []
+    base_dtype = baseline_dtype(device)
     for name in args.models:
-        n_images = args.images or {"digits": 8, "tiny-sd": 4, "sd2": 4 if device.type == "cuda" else 1}[name]
-        base_dtype = torch.float16 if device.type == "cuda" else torch.float32
+        n_images = args.images or {"digits": 8, "tiny-sd": 4, "sd2": 4 if device.type == "cuda" else 1}.get(name, 2)
         case = build_case(name, n_images, device, args.dtype or base_dtype, tmp)
-        unet = their_unet(case.adapter, base_dtype)
         n_classes = len(case.adapter.class_names)
         method = Li2023(n_samples=tuple(args.li_samples), to_keep=tuple(args.li_keep)) if args.li_samples else Li2023()
         if name == "sd2" and device.type == "cpu" and not args.li_samples:
             method = Li2023(n_samples=(4, 16), to_keep=(4, 1))  # a CPU-sized schedule; equal work on both sides
+        exact = is_deterministic(case.adapter)
         batch_size = args.batch_size or case.adapter.default_batch_size
         li_batch_sizes = args.li_batch_size or list(dict.fromkeys([32, batch_size]))
-        print(f"\n== {name}: {n_images} images, {n_classes} classes, Li et al. schedule {method.schedule(n_classes)}, "
-              f"{case.adapter.describe()['options']}", flush=True)
+        if exact:  # one exact score per class; the baseline's plain forward takes one class at a time
+            method, li_batch_sizes = EXACT_ONCE, [1]
+        unet = their_unet(case.adapter, base_dtype) if case.plain is None else None
+        baseline = run_plain if unet is None else partial(run_li_real, unet=unet)
+        label = "plain" if unet is None else "li-real"
+        described = LI_UPSTREAM if unet is not None else " ".join(type(case.plain).__doc__.split())
+        schedule = ("one exact score per class (deterministic: Li et al.'s schedule does not apply)" if exact else
+                    f"Li et al. {method.schedule(n_classes)}")
+        savings = exact_savings(case.adapter)
+        target = 1.5 if savings["on"] else 1.0
+        print(f"\n== {name}: {n_images} images, {n_classes} classes, {schedule}, "
+              f"{case.adapter.describe().get('options', {})}\nbaseline: {described}\nexact savings on: "
+              f"{', '.join(savings['on']) or 'none'}; not applicable: {savings['off'] or 'none'}", flush=True)
         # warm-up: kernels, autotuning, allocator, and with --compile the compilation (timed apart)
         compiled = compiled_denoiser(case.adapter, args.compile)
-        first = Case(name, case.adapter, case.z0[:1], case.keys[:1], None)
+        first = case.head(1)
         start = time.perf_counter()
         run_genfast(first, method, args.seed, batch_size, compiled)
         warm_s = time.perf_counter() - start
         if compiled is not None:
             print(f"compile={args.compile}: first batch (compilation) {warm_s:.1f} s", flush=True)
         for b in li_batch_sizes:
-            run_li_real(first, method, args.seed, unet, b)
+            baseline(first, method, args.seed, batch_size=b)
         # interleaved repeats, medians: this machine's timings drift between runs
         base_times: dict[int, list[float]] = {b: [] for b in li_batch_sizes}
         gen_times, floor_times = [], []
         for _ in range(args.repeats):
             _peak_reset(device)
             for b in li_batch_sizes:
-                _, base_evals, base_s, _ = run_li_real(case, method, args.seed, unet, b)
+                base_pred, base_evals, base_s, _ = baseline(case, method, args.seed, batch_size=b)
                 base_times[b].append(base_s)
             base_peak = _peak_mib(device)
             _peak_reset(device)
@@ -384,35 +870,39 @@ def speed(args, device: torch.device, tmp: Path) -> list[dict]:
             gen_peak = _peak_mib(device)
             floor_times.append(replay_floor(case, calls, compiled))
             gen_times.append(gen_s)
-            flops = flops_per_evaluation(case.adapter, calls[0])
+            flops = flops_per_evaluation(case, calls[0])
             del calls
-        # decisions: their loop once more (untimed) on genfast's noise, which it then shares with genfast
-        li_pred = run_li_real(case, method, args.seed, unet, li_batch_sizes[0], genfast_noise=True)[0]
+        # decisions: the plain loop draws genfast's noise itself; their loop once more (untimed) on genfast's noise
+        if unet is not None:
+            base_pred = run_li_real(case, method, args.seed, unet, li_batch_sizes[0], genfast_noise=True)[0]
         gen_s, floor_s = float(np.median(gen_times)), float(np.median(floor_times))
-        li_rows = [{"batch_size": b, "seconds": float(np.median(t)), "seconds_all": t,
-                    "evals_per_s": base_evals / float(np.median(t)), "speedup": float(np.median(t)) / gen_s}
-                   for b, t in base_times.items()]
-        head = li_rows[0]
+        base_rows = [{"batch_size": b, "seconds": float(np.median(t)), "seconds_all": t,
+                      "evals_per_s": base_evals / float(np.median(t)), "speedup": float(np.median(t)) / gen_s}
+                     for b, t in base_times.items()]
+        head = base_rows[0]
         row = {
             "model": name, "images": n_images, "classes": n_classes, "device": str(device),
-            "dtype": str(case.adapter.dtype).removeprefix("torch."), "baseline": LI_UPSTREAM,
+            "dtype": str(case.adapter.dtype).removeprefix("torch."), "baseline": described, "baseline_label": label,
             "baseline_dtype": str(base_dtype).removeprefix("torch."),
-            "schedule": [list(x) for x in method.schedule(n_classes)], "batch_size": batch_size,
-            "evaluations": gen_evals, "baseline_evaluations": base_evals, "baseline_batch_size": head["batch_size"],
+            "schedule": [list(x) for x in method.schedule(n_classes)], "schedule_note": schedule,
+            "batch_size": batch_size, "evaluations": gen_evals, "baseline_evaluations": base_evals,
+            "baseline_batch_size": head["batch_size"],
             "baseline_s": head["seconds"], "genfast_s": gen_s, "floor_s": floor_s, "repeats": args.repeats,
             "baseline_s_all": head["seconds_all"], "genfast_s_all": gen_times, "floor_s_all": floor_times,
             "baseline_evals_per_s": head["evals_per_s"], "genfast_evals_per_s": gen_evals / gen_s,
             "baseline_images_per_s": n_images / head["seconds"], "genfast_images_per_s": n_images / gen_s,
-            "speedup": head["speedup"], "li_real_loop": li_rows, "overhead_over_floor": gen_s / floor_s - 1,
+            "speedup": head["speedup"], "baseline_runs": base_rows, "overhead_over_floor": gen_s / floor_s - 1,
             "baseline_peak_mib": base_peak, "genfast_peak_mib": gen_peak,
-            "decisions_agree": float(np.mean(np.array(li_pred) == np.array(gen_pred))),
-            "options": case.adapter.describe()["options"], "compile": args.compile, "warm_up_s": warm_s,
-            "flops_per_evaluation": flops, "effective_tflops": flops * gen_evals / gen_s / 1e12,
+            "decisions_agree": float(np.mean(np.array(base_pred) == np.array(gen_pred))),
+            "options": case.adapter.describe().get("options", {}), "exact_savings": savings,
+            "target_speedup": target, "target_met": min(r["speedup"] for r in base_rows) >= target,
+            "timed_from": "latents" if case.pixels is None else "pixels", "compile": args.compile,
+            "warm_up_s": warm_s, "flops_per_evaluation": flops, "effective_tflops": flops * gen_evals / gen_s / 1e12,
             "peak_tflops": peak_tflops(device),
         }
         results.append(row)
-        for r in li_rows:
-            print(f"li-real@{r['batch_size']:<4d} {r['seconds']:8.2f} s  {r['evals_per_s']:9.1f} evals/s  "
+        for r in base_rows:
+            print(f"{label}@{r['batch_size']:<4d} {r['seconds']:8.2f} s  {r['evals_per_s']:9.1f} evals/s  "
                   f"(genfast x{r['speedup']:.2f})")
         mode = "" if args.compile == "off" else f" (compile={args.compile})"
         peak = row["peak_tflops"]
@@ -420,19 +910,25 @@ def speed(args, device: torch.device, tmp: Path) -> list[dict]:
               f"{row['effective_tflops']:.4f} effective TFLOP/s"
               + (f" = {100 * row['effective_tflops'] / peak:.1f}% of the device's {peak:g} TFLOP/s dense peak" if peak
                  else " (no peak known for this device)"), flush=True)
+        decided = "their loop on genfast's noise" if unet is not None else "both on genfast's noise"
         print(f"genfast@{batch_size:<4d} {gen_s:8.2f} s  {row['genfast_evals_per_s']:9.1f} evals/s{mode}\n"
               f"floor        {floor_s:8.2f} s  overhead {100 * row['overhead_over_floor']:.1f}%  "
-              f"decisions agree {100 * row['decisions_agree']:.0f}% (their loop on genfast's noise)", flush=True)
-        del case, unet
-    print("\n| model | device | dtype | images | evals | Li et al.'s loop evals/s (batch) | genfast evals/s (batch) | "
-          "genfast / their loop | overhead vs floor | peak MiB (base / genfast) | same decisions |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+              f"decisions agree {100 * row['decisions_agree']:.0f}% ({decided})", flush=True)
+        del case, unet, baseline
+    print("\n| model | baseline | device | dtype | images | evals | baseline evals/s (batch) | "
+          "genfast evals/s (batch) | genfast / baseline | overhead vs floor | peak MiB (base / genfast) | "
+          "same decisions | exact savings (not applicable) | target |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
-        base = ", ".join(f"{x['evals_per_s']:.1f} ({x['batch_size']})" for x in r["li_real_loop"])
-        ratio = ", ".join(f"{x['speedup']:.2f}x" for x in r["li_real_loop"])
-        print(f"| {r['model']} | {r['device']} | {r['dtype']} | {r['images']} | {r['evaluations']} | {base} | "
-              f"{r['genfast_evals_per_s']:.1f} ({r['batch_size']}) | {ratio} | {100 * r['overhead_over_floor']:.1f}% | "
-              f"{r['baseline_peak_mib']:.0f} / {r['genfast_peak_mib']:.0f} | {100 * r['decisions_agree']:.0f}% |")
+        base = ", ".join(f"{x['evals_per_s']:.1f} ({x['batch_size']})" for x in r["baseline_runs"])
+        ratio = ", ".join(f"{x['speedup']:.2f}x" for x in r["baseline_runs"])
+        savings = (f"{', '.join(r['exact_savings']['on']) or 'none'}"
+                   f" ({', '.join(r['exact_savings']['off']) or 'none'})")
+        target = f">= {r['target_speedup']:g}x: {'met' if r['target_met'] else 'not met'}"
+        print(f"| {r['model']} | {r['baseline_label']} | {r['device']} | {r['dtype']} | {r['images']} | "
+              f"{r['evaluations']} | {base} | {r['genfast_evals_per_s']:.1f} ({r['batch_size']}) | {ratio} | "
+              f"{100 * r['overhead_over_floor']:.1f}% | {r['baseline_peak_mib']:.0f} / {r['genfast_peak_mib']:.0f} | "
+              f"{100 * r['decisions_agree']:.0f}% | {savings} | {target} |")
     return results
 
 
@@ -478,7 +974,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mode", choices=("speed", "accuracy"), default="speed")
     parser.add_argument("--models", type=lambda s: s.split(","), default=None,
-                        help="comma-separated: digits, tiny-sd, sd2 (default: digits,tiny-sd, plus sd2 on a GPU)")
+                        help="comma-separated: digits, tiny-sd, sd2 and the families sdxl, sd3, flux, dit, if, amused, "
+                             "janus (default: digits,tiny-sd, plus sd2 on a GPU)")
     parser.add_argument("--images", type=int, default=None, help="images per model (default: a few per model)")
     parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
     parser.add_argument("--dtype", default=None, choices=("float32", "float16", "bfloat16"),
@@ -487,8 +984,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--li-samples", type=int, nargs="+", default=None, help="override Li et al.'s n_samples")
     parser.add_argument("--li-keep", type=int, nargs="+", default=None, help="override Li et al.'s to_keep")
     parser.add_argument("--li-batch-size", type=int, nargs="+", default=None,
-                        help="batch sizes to run Li et al.'s loop at (their --batch_size); the first gives the "
-                             "headline ratio (default: their 32, then genfast's batch size)")
+                        help="batch sizes to run the baseline at (their --batch_size); the first gives the headline "
+                             "ratio (default: their 32, then genfast's batch size; a deterministic scorer's "
+                             "baseline runs one class per forward)")
     parser.add_argument("--compile", choices=COMPILE_MODES, default="off",
                         help="genfast's compile= (default: off); the first batch, which compiles, is timed apart")
     parser.add_argument("--seed", type=int, default=0)

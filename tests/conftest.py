@@ -22,3 +22,37 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def throughput():
+    """benchmarks/throughput.py as a module (registered first: its dataclasses look their module up)."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "throughput.py"
+    spec = importlib.util.spec_from_file_location("benchmarks_throughput", path)
+    module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def assert_loop_matches():
+    """A check that a baseline loop's per-image data (data[class] = {"t", "pred_errors"} in evaluation order,
+    entry j on sample j) holds exactly the timesteps and, within `rtol`, the errors of genfast's engine results."""
+    import numpy as np
+
+    def check(datas, results, n_classes: int, rtol: float) -> None:
+        for i, data in enumerate(datas):
+            result = results[i]
+            columns = np.argsort(result.sample_indices)  # their entry j used noise j: genfast's sample j
+            assert sorted(data) == list(range(n_classes))
+            for k, entry in data.items():
+                received = columns[~np.isnan(result.errors[k, columns])]
+                np.testing.assert_array_equal(entry["t"].numpy(), result.timesteps[received])
+                np.testing.assert_allclose(entry["pred_errors"].numpy(), result.errors[k, received], rtol=rtol,
+                                           atol=1e-7)
+
+    return check

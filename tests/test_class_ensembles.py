@@ -6,11 +6,11 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from genfast import Classifier
 from genfast.engine import Exhaustive
 from genfast.models.digits_data import load_split
+from genfast.testing.dit import make_tiny_dit_pipeline
 from genfast.vocabulary import MVH_CLASSES, MVH_IMAGENET_INDICES
 
 DIGITS = [str(d) for d in range(10)]
@@ -60,20 +60,7 @@ def test_bad_ensembles_are_clear_errors(classes, aggregate, message):
 
 
 def _dit(path, labels: int):
-    from diffusers import AutoencoderKL, DiTPipeline, DiTTransformer2DModel, DPMSolverMultistepScheduler
-
-    torch.manual_seed(0)
-    id2label = {i: f"label{i}, synonym{i}" for i in range(labels)}
-    transformer = DiTTransformer2DModel(sample_size=4, num_layers=1, patch_size=2, attention_head_dim=8,
-                                        num_attention_heads=2, in_channels=4, out_channels=8,
-                                        num_embeds_ada_norm=labels)
-    vae = AutoencoderKL(block_out_channels=(8, 16), latent_channels=4, norm_num_groups=8,
-                        down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2)
-    DiTPipeline(transformer=transformer, vae=vae, scheduler=DPMSolverMultistepScheduler(),
-                id2label=id2label).save_pretrained(path)
-    index = json.loads((path / "model_index.json").read_text())
-    (path / "model_index.json").write_text(json.dumps({**index, "id2label": {str(k): v for k, v in id2label.items()}}))
-    return path
+    return make_tiny_dit_pipeline(path, id2label={i: f"label{i}, synonym{i}" for i in range(labels)})
 
 
 def test_dit_scores_the_16_categories_through_their_imagenet_labels(tmp_path):

@@ -1,7 +1,5 @@
 """DiT: a tiny random DiTPipeline saved to a folder loads through genfast.classify, and every recorded error
 equals a plain loop with the pipeline's own scheduler (add_noise), transformer and label ids."""
-import json
-
 import numpy as np
 import pytest
 import torch
@@ -9,27 +7,14 @@ import torch
 import genfast
 from genfast import Classifier
 from genfast.engine import Exhaustive, GenFast, Li2023
+from genfast.testing.dit import make_tiny_dit_pipeline
 
-ID2LABEL = {0: "tabby, tabby cat", 1: "golden retriever", 2: "sports car, sport car", 3: "airliner"}
 CLASSES = ["tabby cat", "golden retriever", "sports car", "airliner"]
 
 
 @pytest.fixture(scope="module")
 def dit_path(tmp_path_factory):
-    from diffusers import AutoencoderKL, DiTPipeline, DiTTransformer2DModel, DPMSolverMultistepScheduler
-
-    torch.manual_seed(0)
-    transformer = DiTTransformer2DModel(sample_size=8, num_layers=2, patch_size=2, attention_head_dim=8,
-                                        num_attention_heads=2, in_channels=4, out_channels=8, num_embeds_ada_norm=4)
-    vae = AutoencoderKL(block_out_channels=(8, 16), latent_channels=4, norm_num_groups=8,
-                        down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2)
-    pipe = DiTPipeline(transformer=transformer, vae=vae, scheduler=DPMSolverMultistepScheduler(), id2label=ID2LABEL)
-    path = tmp_path_factory.mktemp("dit")
-    pipe.save_pretrained(path)
-    # save_pretrained does not write id2label; the published DiT folders keep it in model_index.json
-    index = json.loads((path / "model_index.json").read_text())
-    (path / "model_index.json").write_text(json.dumps({**index, "id2label": {str(k): v for k, v in ID2LABEL.items()}}))
-    return path
+    return make_tiny_dit_pipeline(tmp_path_factory.mktemp("dit"))
 
 
 @pytest.fixture(scope="module")
