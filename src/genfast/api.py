@@ -218,7 +218,7 @@ class Classifier:
         positions = range(rank, len(batch), size)
         mine = self._classify_list([batch[i] for i in positions],
                                    None if keys is None else [keys[i] for i in positions], return_details, progress,
-                                   None if on_result is None else (lambda i, p: on_result(positions[i], p)))
+                                   on_result, positions)
         if not gather:
             return mine
         parts: list | None = [None] * size if rank == 0 else None
@@ -231,13 +231,17 @@ class Classifier:
         return merged
 
     def _classify_list(self, batch: list, keys: Sequence[int] | None, return_details: bool, progress: bool,
-                       on_result: Callable[[int, Prediction], None] | None) -> list[Prediction]:
+                       on_result: Callable[[int, Prediction], None] | None,
+                       positions: Sequence[int] | None = None) -> list[Prediction]:
+        """Predictions for `batch`, whose images stand at `positions` of the caller's input (default: in order),
+        the positions that on_result and errors name."""
+        positions = range(len(batch)) if positions is None else positions
         if not batch:
             return []
         for i, image in enumerate(batch):
             if isinstance(image, torch.Tensor) and image.is_meta:
-                raise ValueError(f"images[{i}] is a tensor on the meta device, which holds no values: pass a tensor "
-                                 f"on the CPU or a GPU")
+                raise ValueError(f"images[{positions[i]}] is a tensor on the meta device, which holds no values: pass "
+                                 f"a tensor on the CPU or a GPU")
         pixels = self.adapter.prepare_images(batch)
         if keys is None:
             key_list = [image_key(p) for p in pixels]
@@ -253,15 +257,16 @@ class Classifier:
             results[i] = self._prediction(result, seconds, return_details, z0[i])
             bar.update(1)
             if on_result is not None:
-                on_result(i, results[i])
+                on_result(positions[i], results[i])
 
         try:
             score_images(self.adapter, self.method, z0, np.array(key_list, dtype=np.uint64), seed=self.seed,
                          batch_size=self.batch_size, on_finished=finished, denoise=self.denoiser,
                          on_progress=lambda rows: bar.set_postfix(evals=rows, refresh=False))
         except ModelOutputError as exc:
-            name = batch[exc.image] if isinstance(batch[exc.image], (str, os.PathLike)) else f"#{exc.image}"
-            raise ModelOutputError(exc.image, f"image {name}: {exc}") from None
+            where = positions[exc.image]
+            name = batch[exc.image] if isinstance(batch[exc.image], (str, os.PathLike)) else f"#{where}"
+            raise ModelOutputError(where, f"image {name}: {exc}") from None
         finally:
             bar.close()
         return results  # type: ignore[return-value]
