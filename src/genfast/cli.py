@@ -19,6 +19,7 @@ from typing import Iterator, Sequence
 COMMANDS: tuple[str, ...] = (
     "genfast.demo",
     "genfast.evaluate.cli",
+    "genfast.evaluate.sweep",
     "genfast.metrics.cli",
     "genfast.plots.cli",
     "genfast.distort.cli",

@@ -4,8 +4,9 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
-from genfast.distributed import DEFAULT_TIMEOUT, join, local_device
+from genfast.distributed import DEFAULT_TIMEOUT, World, join, local_device
 from genfast.engine.loop import COMPILE_MODES
 from genfast.evaluate.datasets import ON_ERROR
 from genfast.evaluate.durable import Interrupted
@@ -100,6 +101,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("evaluate", help="classify model-vs-human stimuli into raw-data CSVs (resumable)",
                               description=__doc__.splitlines()[0], epilog=EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(p)
+    p.set_defaults(func=run)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of an evaluation (shared with `genfast sweep`)."""
     p.add_argument("--model", required=True, help="model path or name, passed to genfast.Classifier as is")
     p.add_argument("--data", required=True, type=Path,
                    help="folder holding the datasets (<data>/<ds>/...), or one image folder with a folder per class")
@@ -150,7 +157,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT,
                    help=f"under torchrun, seconds a rank waits for the others to start, or for any image to be "
                         f"finished, before it stops the job (default: {DEFAULT_TIMEOUT:g})")
-    p.set_defaults(func=run)
+
+
+def config_from(args: argparse.Namespace, world: World, **changes: Any) -> EvaluateConfig:
+    """The evaluation the options describe (on this rank's device), with `changes` to its fields."""
+    fields = dict(model=args.model, data=args.data, out=args.out, datasets=args.datasets,
+                  model_name=args.model_name, classes=tuple(args.classes), prompt=args.prompt,
+                  method=args.method, seed=args.seed, batch_size=args.batch_size,
+                  device=local_device(args.device, world),
+                  dtype=args.dtype, limit=args.limit, on_error=args.on_error, chunk_size=args.chunk_size,
+                  progress=not args.no_progress, model_options=tuple(args.model_option),
+                  compile=args.compile, class_members=args.class_members, aggregate=args.aggregate,
+                  merge_only=args.merge_only, timeout=args.timeout, verbose=args.verbose)
+    return EvaluateConfig(**{**fields, **changes})
+
+
+def evaluate_and_report(config: EvaluateConfig, world: World, command_line: str) -> None:
+    """Run one evaluation and print a line per dataset; an interruption says how to continue."""
+    try:
+        results = evaluate(config, world=world)
+    except Interrupted as exc:
+        raise Interrupted(exc.signum, f"{exc}; to continue, run the same command again: {command_line}") from None
+    for result in results:
+        skipped = f", {result.skipped} skipped (see {config.out / 'skipped.csv'})" if result.skipped else ""
+        replaced = (f", {len(result.replaced)} classified again because the file changed since it was journalled "
+                    f"({', '.join(result.replaced[:3])}{', ...' if len(result.replaced) > 3 else ''})"
+                    if result.replaced else "")
+        print(f"{result.dataset}: {result.rows} rows ({result.classified} classified now{skipped}{replaced}) -> "
+              f"{result.raw_data}", file=sys.stderr)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -159,23 +193,5 @@ def run(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(args.threads)
     world = join(args.timeout)
-    config = EvaluateConfig(model=args.model, data=args.data, out=args.out, datasets=args.datasets,
-                            model_name=args.model_name, classes=tuple(args.classes), prompt=args.prompt,
-                            method=args.method, seed=args.seed, batch_size=args.batch_size,
-                            device=local_device(args.device, world),
-                            dtype=args.dtype, limit=args.limit, on_error=args.on_error, chunk_size=args.chunk_size,
-                            progress=not args.no_progress, model_options=tuple(args.model_option),
-                            compile=args.compile, class_members=args.class_members, aggregate=args.aggregate,
-                            merge_only=args.merge_only, timeout=args.timeout, verbose=args.verbose)
-    try:
-        results = evaluate(config, world=world)
-    except Interrupted as exc:
-        raise Interrupted(exc.signum, f"{exc}; to continue, run the same command again: {args.command_line}") from None
-    for result in results:
-        skipped = f", {result.skipped} skipped (see {args.out / 'skipped.csv'})" if result.skipped else ""
-        replaced = (f", {len(result.replaced)} classified again because the file changed since it was journalled "
-                    f"({', '.join(result.replaced[:3])}{', ...' if len(result.replaced) > 3 else ''})"
-                    if result.replaced else "")
-        print(f"{result.dataset}: {result.rows} rows ({result.classified} classified now{skipped}{replaced}) -> "
-              f"{result.raw_data}", file=sys.stderr)
+    evaluate_and_report(config_from(args, world), world, args.command_line)
     return 0
