@@ -49,14 +49,14 @@ class _PlanTransfer:
     """Moves each plan to the device in one copy: slot, sample, timestep, sample offsets and class index
     written into one int64 block (a reused pinned one on CUDA, whose previous copy is complete by then, since
     that batch's errors were read), copied with non_blocking and viewed on the device; on the CPU, a new block
-    per batch used in place. With `fixed`, every plan is padded to batch_size samples and rows: the padding samples are image
-    0's first sample, with no rows but the last, which takes the padding rows (class 0)."""
+    per batch used in place. With `fixed`, every plan is padded to batch_size samples and rows: the padding
+    samples are image 0's first sample, with no rows but the last, which takes the padding rows (class 0)."""
 
     def __init__(self, device: torch.device, batch_size: int, fixed: bool) -> None:
         self.device, self.batch_size, self.fixed = device, batch_size, fixed
         capacity = 5 * batch_size + 1  # S <= B <= batch_size rows: 4 S + 1 + B
-        self.host = torch.empty(capacity if device.type != "cpu" else 0, dtype=torch.int64,
-                                pin_memory=device.type == "cuda")
+        self.host = None if device.type == "cpu" else torch.empty(capacity, dtype=torch.int64,
+                                                                  pin_memory=device.type == "cuda")
 
     def __call__(self, plan, first_id: int) -> tuple[torch.Tensor, ...]:
         """(slot, sample, timestep, sample_offsets, class_index) on the device."""
@@ -71,7 +71,7 @@ class _PlanTransfer:
             offsets[-1] = self.batch_size
             parts[3], parts[4] = offsets, np.pad(parts[4], (0, self.batch_size - rows))
             samples = rows = self.batch_size
-        if self.device.type == "cpu":  # a fresh block: whoever keeps a batch's tensors keeps their values
+        if self.host is None:  # the CPU: a fresh block, so whoever keeps a batch's tensors keeps their values
             block = torch.from_numpy(np.concatenate(parts))
         else:
             staged = self.host[:4 * samples + 1 + rows]
