@@ -89,8 +89,11 @@ METHODS = {
     "genfast-2026-11": ("genfast:error_space='epsilon',weight_rate=3.0,proposal='weight',round_size=8,"
                         "min_samples=16,max_samples=512,p_value=0.001"),  # the default before this objective study
 }
-OBJECTIVES = {f"{space}-{name}": (space, rate) for space in ("eps", "x0")
-              for name, rate in (("uniform", 0.0), ("exp3", 3.0), ("exp7", 7.0))}
+OBJECTIVE_RATES = {"eps": (-3.0, -1.0, 0.0, 3.0, 7.0), "x0": (0.0, 3.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 12.0, 15.0, 20.0)}
+"""w(t) = exp(-rate t / T) per error space: Li et al.'s (eps, 0) and Clark & Jaini's (x0, 7), and the x0 rates
+between them (a larger x0 rate moves the weight towards the low-noise timesteps that eps-uniform favours)."""
+OBJECTIVES = {f"{space}-{'uniform' if rate == 0 else f'exp{rate:g}'}": (space, rate)
+              for space, rates in OBJECTIVE_RATES.items() for rate in rates}
 
 
 def split_images(split: str, limit: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -188,36 +191,62 @@ def classify(spec: str, images: list[np.ndarray], seed: int, details: bool = Fal
     return out
 
 
+def tuning_data(model: str, limit: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str], tuple]:
+    """(images, labels, positions, class names, conditions) of a model's tuning split: the odd positions of the
+    held-out digits, or the glyphs' own tune split (its first `limit` renders hold every class equally often), with
+    the tuning distortions (lengths of an 8-px digit, scaled to the 16-px glyphs)."""
+    if model == "digits":
+        images, labels, positions = split_images("tune", limit)
+        return images, labels, positions, CLASS_NAMES, TUNING_CONDITIONS
+    from genfast.models.glyphs_data import CLASS_NAMES as GLYPHS, load_split as glyph_split
+
+    images, labels = glyph_split("tune")
+    positions = np.arange(len(images))[:limit]
+    conditions = tuple(c if c.distortion is None or c.reference_size is not None
+                       else Condition(c.distortion, c.level, 8.0) for c in TUNING_CONDITIONS)
+    return images[positions], labels[positions], positions, GLYPHS, conditions
+
+
 def objective_section(args, cache: Cache) -> dict:
-    """Converged accuracy of every objective on the tuning split (one 100-timestep grid per image)."""
-    config = json.loads((Path(__file__).resolve().parents[1] / "src/genfast/data/digits/scheduler"
+    """Converged accuracy of every objective on a model's tuning split (one 100-timestep grid per image)."""
+    config = json.loads((Path(__file__).resolve().parents[1] / f"src/genfast/data/{args.model}/scheduler"
                          / "scheduler_config.json").read_text())
     abar = alphas_cumprod_from_config(config).numpy()
-    images, labels, positions = split_images("tune", args.images)
+    images, labels, positions, classes, conditions = tuning_data(args.model, args.images)
+    if args.conditions:
+        conditions = tuple(c for c in conditions if c.label in args.conditions)
+    prefix = "objective" if args.model == "digits" else f"objective-{args.model}"
     table: dict[str, dict[str, float]] = {}
     correct: dict[str, list[np.ndarray]] = {name: [] for name in OBJECTIVES}
-    for condition in TUNING_CONDITIONS:
-        run = cache.get(f"objective/{condition.label}/{len(images)}", lambda: classify(
-            "exhaustive:n_samples=100", distorted(images, positions, condition, "tune"), args.seed, details=True))
+    for condition in conditions:
+        run = cache.get(f"{prefix}/{condition.label}/{len(images)}", lambda: classify(
+            "exhaustive:n_samples=100", distorted(images, positions, condition, "tune" if args.model == "digits"
+                                                   else "glyphs-tune"), args.seed, details=True,
+            model=args.model, classes=classes))
         errors, t = np.asarray(run["errors"], dtype=np.float64), np.asarray(run["timesteps"])
         table[condition.label] = {}
         for name, (space, rate) in OBJECTIVES.items():
             ok = np.argmin((errors * objective_weights(t, space, rate, abar)).sum(-1), axis=1) == labels
             table[condition.label][name] = float(ok.mean())
             correct[name].append(ok)
-        print(f"{condition.label:22s} " + " ".join(f"{table[condition.label][n]:9.3f}" for n in OBJECTIVES), flush=True)
-    pooled = {name: float(np.concatenate(c[1:]).mean()) for name, c in correct.items()}
-    print("\n| objective (converged, 100 grid timesteps) | " + " | ".join(c.label for c in TUNING_CONDITIONS)
+        print(f"{condition.label:22s} " + " ".join(f"{n}={table[condition.label][n]:.3f}" for n in OBJECTIVES),
+              flush=True)
+    distorted_ok = {name: [ok for c, ok in zip(conditions, oks) if c.distortion is not None]
+                    for name, oks in correct.items()}
+    if not all(distorted_ok.values()):
+        return {"images": len(images), "table": table}
+    pooled = {name: float(np.concatenate(oks).mean()) for name, oks in distorted_ok.items()}
+    print("\n| objective (converged, 100 grid timesteps) | " + " | ".join(c.label for c in conditions)
           + " | pooled distorted |")
-    print("|---" * (len(TUNING_CONDITIONS) + 2) + "|")
+    print("|---" * (len(conditions) + 2) + "|")
     for name in OBJECTIVES:
-        print(f"| {name} | " + " | ".join(f"{100 * table[c.label][name]:.1f}%" for c in TUNING_CONDITIONS)
+        print(f"| {name} | " + " | ".join(f"{100 * table[c.label][name]:.1f}%" for c in conditions)
               + f" | {100 * pooled[name]:.1f}% |")
     best = max(pooled, key=pooled.get)
-    gained, lost, p = mcnemar(np.concatenate(correct[best][1:]), np.concatenate(correct["eps-uniform"][1:]))
+    gained, lost, p = mcnemar(np.concatenate(distorted_ok[best]), np.concatenate(distorted_ok["eps-uniform"]))
     print(f"\nbest on distorted tuning images: {best} ({100 * pooled[best]:.1f}%); against eps-uniform (Li et al.'s "
           f"objective): {gained} images gained, {lost} lost, exact McNemar p = {p:.2g}")
-    return {"images": len(images), "table": table, "pooled_distorted": pooled, "best": best}
+    return {"model": args.model, "images": len(images), "table": table, "pooled_distorted": pooled, "best": best}
 
 
 def calibration_section(args, cache: Cache) -> dict:
@@ -420,6 +449,8 @@ def pareto_plot(rows: list[dict], path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--section", choices=("objective", "calibration", "digits", "glyphs"), default="digits")
+    parser.add_argument("--model", choices=("digits", "glyphs"), default="digits",
+                        help="objective: whose tuning split (default: digits)")
     parser.add_argument("--images", type=int, default=None,
                         help="images per condition (default: the whole split: 180 digits, 744 glyphs)")
     parser.add_argument("--class-counts", type=lambda s: [int(k) for k in s.split(",")], default=GLYPH_CLASS_COUNTS,
