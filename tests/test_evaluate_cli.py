@@ -1,10 +1,11 @@
-"""`genfast evaluate` on the command line, including runs killed with SIGKILL, or stopped with SIGINT or SIGTERM,
-and started again."""
+"""`genfast evaluate` on the command line, including runs killed with SIGKILL, or stopped with SIGINT or SIGTERM
+(mid-run, or while the command starts up), and started again."""
 from __future__ import annotations
 
 import shlex
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -95,3 +96,27 @@ def test_sigint_or_sigterm_mid_run_then_resume(tmp_path, signum, code):
     assert resumed.returncode == 0, resumed.stderr
     assert f"edge: 60 rows ({60 - finished} classified now)" in resumed.stderr
     assert outputs(out) == reference_outputs(data, tmp_path / "reference")
+
+
+def handles(pid: int, signum: int) -> bool:
+    """Whether process `pid` has a handler installed for `signum` (Linux: the SigCgt mask in /proc/PID/status)."""
+    line = next(x for x in Path(f"/proc/{pid}/status").read_text().splitlines() if x.startswith("SigCgt:"))
+    return bool(int(line.split()[1], 16) >> (signum - 1) & 1)
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="reads signal handlers from /proc (Linux only)")
+def test_sigterm_while_starting_up_is_one_line(tmp_path):
+    """A SIGTERM while the command still imports torch (before it has parsed its arguments) is reported too."""
+    data = make_data(tmp_path / "data", 1)
+    command, env = cli_subprocess(*args(data, tmp_path / "out"), GENFAST_TESTING="1")
+    child = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+    deadline = time.monotonic() + 60
+    while not handles(child.pid, signal.SIGTERM):
+        assert child.poll() is None and time.monotonic() < deadline, child.communicate()
+        time.sleep(0.001)
+    child.send_signal(signal.SIGTERM)
+    _, err = child.communicate(timeout=120)
+    assert child.returncode == 143, err
+    assert err.splitlines() == ["genfast: interrupted by SIGTERM while starting up; nothing was done"]
+    assert not (tmp_path / "out").exists()

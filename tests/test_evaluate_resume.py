@@ -17,7 +17,7 @@ from PIL import Image
 
 import genfast.evaluate.durable as durable
 from genfast.cli import main
-from genfast.evaluate.durable import Interrupted
+from genfast.interrupts import Interrupted
 from genfast.evaluate.run import EvaluateConfig, evaluate, journal_path
 from genfast.testing.fake import FakeClassifier, SimulatedCrash
 

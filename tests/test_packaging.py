@@ -62,7 +62,7 @@ def loaded_modules(code: str, env: dict[str, str], cwd: Path) -> set[str]:
 def test_import_genfast_loads_no_evaluation_harness(tmp_path):
     env = environment(tmp_path)
     with_torch = loaded_modules("import torch", env, tmp_path)  # torch itself imports tqdm
-    with_genfast = loaded_modules("import genfast", env, tmp_path)
+    with_genfast = loaded_modules("import genfast; genfast.Classifier, genfast.methods", env, tmp_path)
     ours = {m for m in with_genfast if m.split(".")[0] == "genfast"}
     for part in ("genfast.evaluate", "genfast.metrics", "genfast.plots", "genfast.distort", "genfast.cli",
                  "genfast.testing", "genfast.demo"):
@@ -70,6 +70,15 @@ def test_import_genfast_loads_no_evaluation_harness(tmp_path):
     assert "genfast.vocabulary" in ours
     added = with_genfast - with_torch
     assert not {m for m in added if m.split(".")[0] in ("tqdm", "matplotlib", "pandas")}, sorted(added)
+
+
+def test_import_genfast_and_its_command_load_no_torch(tmp_path):
+    """The public names load on first use, so that the command installs its signal handlers within milliseconds."""
+    loaded = loaded_modules("import genfast, genfast.cli", environment(tmp_path), tmp_path)
+    assert "torch" not in loaded and "numpy" not in loaded
+    assert {"Classifier", "classify", "methods", "noise", "token_masks"} <= set(dir(genfast))
+    with pytest.raises(AttributeError, match="no attribute 'Clasifier'"):
+        genfast.Clasifier
 
 
 def test_the_child_imports_the_same_genfast_from_a_neutral_folder(tmp_path):

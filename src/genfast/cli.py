@@ -15,6 +15,8 @@ import traceback
 from contextlib import contextmanager
 from typing import Iterator, Sequence
 
+from genfast.interrupts import Interrupted, interrupts_as_exceptions
+
 # Each module defines register(subparsers), which adds its command(s) with args.func set.
 COMMANDS: tuple[str, ...] = (
     "genfast.demo",
@@ -93,7 +95,6 @@ def naming(path: str | os.PathLike[str]) -> Iterator[None]:
 def describe_error(exc: BaseException) -> tuple[int, str]:
     """The exit code and the one-line message for an exception that ended a command."""
     from genfast.distributed import RankError
-    from genfast.evaluate.durable import Interrupted
 
     if isinstance(exc, RankError):
         return 4, str(exc)
@@ -126,23 +127,26 @@ def _rank_label() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns its exit code (EXIT_CODES), with every failure reported as one line."""
-    from genfast.evaluate.durable import interrupts_as_exceptions
-
     argv = list(sys.argv[1:] if argv is None else argv)
-    try:
-        args = build_parser().parse_args(argv)
-    except SystemExit as exc:  # --help, or a usage error already printed
-        return int(exc.code or 0)
-    args.command_line = shlex.join(["genfast", *argv])
-    debug = args.debug or os.environ.get(DEBUG_ENV, "") not in ("", "0")
-    try:
+    command = "genfast"
+    debug = os.environ.get(DEBUG_ENV, "") not in ("", "0")
+    try:  # the handlers come first: building the parser imports torch, which takes seconds
         with interrupts_as_exceptions():
+            try:
+                args = build_parser().parse_args(argv)
+            except SystemExit as exc:  # --help, or a usage error already printed
+                return int(exc.code or 0)
+            args.command_line = shlex.join(["genfast", *argv])
+            command = f"genfast {args.command}"
+            debug = debug or args.debug
             return int(args.func(args) or 0)
     except (Exception, KeyboardInterrupt) as exc:
         if debug:
             traceback.print_exc()
         code, message = describe_error(exc)
-        print(f"genfast {args.command}{_rank_label()}: {_one_line(message)}", file=sys.stderr)
+        if command == "genfast" and isinstance(exc, Interrupted):
+            message = f"{message} while starting up; nothing was done"
+        print(f"{command}{_rank_label()}: {_one_line(message)}", file=sys.stderr)
         return code
 
 

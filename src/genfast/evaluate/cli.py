@@ -9,8 +9,8 @@ from typing import Any
 from genfast.distributed import DEFAULT_TIMEOUT, World, join, local_device
 from genfast.engine.loop import COMPILE_MODES
 from genfast.evaluate.datasets import ON_ERROR
-from genfast.evaluate.durable import Interrupted
 from genfast.evaluate.run import EvaluateConfig, evaluate
+from genfast.interrupts import Interrupted
 from genfast.vocabulary import AGGREGATES, DEFAULT_PROMPT, MVH_CLASSES
 
 EPILOG = """\

@@ -5,81 +5,25 @@ A journal's first line is a header holding the run's settings; every further lin
 header is written with the first item, so a run that fails before finishing anything leaves no journal. Only
 newline-terminated lines count: a last line cut short by a crash is discarded (and cut off the file) on open.
 
-Inside :func:`interrupts_as_exceptions` a SIGINT or SIGTERM raises :class:`Interrupted` in the main thread, but
-one that arrives while a journal line or an atomic file is being written (and fsync'd) is held until the write
-is complete: an interrupted run has journalled every item it reported and no part of any other.
+Inside `genfast.interrupts.interrupts_as_exceptions` a SIGINT or SIGTERM raises `Interrupted` in the main
+thread, but one that arrives while a journal line or an atomic file is being written (and fsync'd) is held until
+the write is complete: an interrupted run has journalled every item it reported and no part of any other.
 """
 from __future__ import annotations
 
 import fcntl
 import json
 import os
-import signal
 import threading
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 from genfast.cli import naming
+from genfast.interrupts import uninterrupted
 
 JOURNAL_FORMAT = "genfast-evaluate-journal"
 JOURNAL_VERSION = 2  # 2: entries carry the image's content hash; the settings name dtype, device and model files
-
-
-class Interrupted(KeyboardInterrupt):
-    """A SIGINT (Ctrl-C) or SIGTERM, raised between durable writes; `exit_code` is 128 + the signal number."""
-
-    def __init__(self, signum: int, message: str | None = None) -> None:
-        self.signum = int(signum)
-        super().__init__(message or f"interrupted by {signal.Signals(self.signum).name}")
-
-    @property
-    def exit_code(self) -> int:
-        return 128 + self.signum
-
-
-_held: list[int] = []  # signals that arrived during a durable write (main thread), raised when it is complete
-_writing = 0  # depth of durable writes in progress on the main thread
-
-
-def _raise_interrupted(signum: int, frame: object) -> None:
-    if _writing:
-        _held.append(signum)
-    else:
-        raise Interrupted(signum)
-
-
-@contextmanager
-def interrupts_as_exceptions() -> Iterator[None]:
-    """Within the block, SIGINT and SIGTERM raise :class:`Interrupted` (held during durable writes); the previous
-    handlers come back afterwards. Does nothing outside the main thread, where Python cannot handle signals."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {s: signal.signal(s, _raise_interrupted) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-
-
-@contextmanager
-def _uninterrupted() -> Iterator[None]:
-    """Hold a SIGINT/SIGTERM (see interrupts_as_exceptions) until the enclosed write is complete."""
-    global _writing
-    if threading.current_thread() is not threading.main_thread():
-        yield  # the handler runs in the main thread: it cannot cut this thread's write short
-        return
-    _writing += 1
-    try:
-        yield
-    finally:
-        _writing -= 1
-        if not _writing and _held:
-            signum = _held[0]
-            _held.clear()
-            raise Interrupted(signum)
 
 
 def fsync_dir(path: Path) -> None:
@@ -96,7 +40,7 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with _uninterrupted():
+    with uninterrupted():
         try:
             with open(tmp, "w", encoding="utf-8", newline="") as f:
                 f.write(text)
@@ -231,7 +175,7 @@ class Journal:
         """Record one finished item durably (written and fsync'd before this returns, not cut short by a
         signal); thread-safe."""
         key = self.key(entry)
-        with self._lock, _uninterrupted():
+        with self._lock, uninterrupted():
             if self._fd < 0:
                 raise ValueError(f"{self.path}: the journal is closed")
             if key in self.entries:

@@ -47,8 +47,9 @@ from tqdm import tqdm
 from genfast.distributed import DEFAULT_TIMEOUT, World, join
 from genfast.engine.methods import get_method
 from genfast.evaluate.datasets import ON_ERROR, Dataset, Item, load_datasets
-from genfast.evaluate.durable import Interrupted, Journal, atomic_write_text, interrupts_as_exceptions, read_journal
+from genfast.evaluate.durable import Journal, atomic_write_text, read_journal
 from genfast.evaluate.rawdata import Row, raw_data_path, sanitise_name, write_raw_data
+from genfast.interrupts import Interrupted, interrupts_as_exceptions
 from genfast.models.base import check_class_names, format_prompt, resolve_device_dtype
 from genfast.vocabulary import AGGREGATES, DEFAULT_PROMPT, MVH_CLASSES
 
