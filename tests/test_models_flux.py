@@ -65,6 +65,9 @@ def test_errors_equal_the_pipelines_own_components(paths, images, variant):
         embeds, pooled, text_ids = pipe.encode_prompt([PROMPT.format(c) for c in CLASSES], None,
                                                       max_sequence_length=options.get("max_sequence_length", 512))
     img_ids = pipe._prepare_latent_image_ids(1, 4, 4, "cpu", torch.float32)
+    # the default batch counts each row's image and text tokens (the pipeline's own prompt length)
+    assert clf.adapter.text_seq_len == embeds.shape[1] and clf.adapter.image_seq_len == image_seq_len
+    assert clf.batch_size == max(8, min(256, 2**15 // (image_seq_len + embeds.shape[1])))
     scheduler = FlowMatchEulerDiscreteScheduler.from_config(config)
     steps = config.num_train_timesteps
 

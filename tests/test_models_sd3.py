@@ -58,6 +58,9 @@ def test_errors_equal_the_pipelines_own_components(paths, images, variant):
                                                   max_sequence_length=options.get("max_sequence_length", 256))
     if not with_t5:
         assert not embeds[:, 77:].any()  # the pipeline's zeros in place of T5
+    # the default batch counts each row's image and text tokens (the pipeline's own prompt length)
+    assert clf.adapter.text_seq_len == embeds.shape[1] and clf.adapter.image_seq_len == (8 // 2) ** 2
+    assert clf.batch_size == max(8, min(256, 2**15 // (16 + embeds.shape[1])))
     # the scheduler's training table, rising with the index: timestep index i has timestep timesteps[i]
     scheduler = FlowMatchEulerDiscreteScheduler.from_config(pipe.scheduler.config)
     timesteps = scheduler.timesteps.flip(0)

@@ -24,13 +24,17 @@ _TEXT_BATCH = 64
 _MAX_SEQUENCE_LENGTH = 512  # both pipelines' check_inputs refuse longer T5 sequences
 
 
+TOKENS_PER_BATCH = 2**15
+"""Tokens per default batch: 24 rows of SD3 at 512 px (1,024 image + 333 text tokens), 93 of the tiny test models."""
+
+
 class FlowTransformerAdapter(Adapter):
     """A diffusers flow-matching transformer pipeline as a classifier; the prediction is the velocity ``eps - z0``.
 
     Subclasses name their pipeline (``pipeline_module``, ``pipeline_class``), the component folders they need
     (``components``) and their token patch (``token_patch``: the latent pixels per image token side), and
-    implement :meth:`_timestep_rule`, :meth:`_encode_prompts` and :meth:`_predict`. Classification uses the
-    conditional prediction only (no classifier-free guidance), as the other families do.
+    implement :attr:`text_seq_len`, :meth:`_timestep_rule`, :meth:`_encode_prompts` and :meth:`_predict`.
+    Classification uses the conditional prediction only (no classifier-free guidance), as the other families do.
     """
 
     pipeline_module: ClassVar[str]
@@ -108,6 +112,18 @@ class FlowTransformerAdapter(Adapter):
 
     def _check_pipeline(self, location: str) -> None:
         """Family checks of the loaded components against each other and the latent shape (none by default)."""
+
+    @property
+    @abstractmethod
+    def text_seq_len(self) -> int:
+        """The text tokens each row carries into the joint attention (the length of ``prompt_embeds``)."""
+
+    @property
+    def default_batch_size(self) -> int:
+        """Rows per transformer call when the caller does not choose: about ``TOKENS_PER_BATCH`` tokens, counting
+        each row's image and text tokens (the joint attention runs over both, and at small resolutions the text
+        tokens are most of a row), at most 256 rows, at least 8."""
+        return int(max(8, min(256, TOKENS_PER_BATCH // (self.image_seq_len + self.text_seq_len))))
 
     @abstractmethod
     def _timestep_rule(self, num_train_timesteps: int) -> tuple[float, str]:

@@ -52,6 +52,11 @@ class FluxAdapter(FlowTransformerAdapter):
         self.img_ids = self.pipeline._prepare_latent_image_ids(1, tokens, tokens, self.device, self.dtype)
         self.text_ids: torch.Tensor | None = None
 
+    @property
+    def text_seq_len(self) -> int:
+        """``max_sequence_length`` T5 tokens (CLIP enters only pooled)."""
+        return self.max_sequence_length
+
     def _check_pipeline(self, location: str) -> None:
         config = self.transformer.config
         packed = 4 * self.latent_shape[0]

@@ -62,6 +62,11 @@ class StableDiffusion3Adapter(FlowTransformerAdapter):
         return ()
 
     @property
+    def text_seq_len(self) -> int:
+        """77 CLIP tokens, then ``max_sequence_length`` T5 tokens (zeros without T5)."""
+        return 77 + self.max_sequence_length
+
+    @property
     def token_patch(self) -> int:
         """The transformer's patch size (latent pixels per image token side)."""
         return int(self.transformer.config.patch_size)
