@@ -127,8 +127,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "maps ImageNet classifiers onto its 16 classes); default: best")
     p.add_argument("--method", default="genfast", help="scoring method (default: genfast)")
     p.add_argument("--seed", type=int, default=0, help="noise seed (default: 0)")
-    p.add_argument("--batch-size", type=_positive, default=None, help="denoiser rows per call (default: the model's own, e.g. about a million latent elements per "
-                        "call for UNets, about 32k image and text tokens for SD3 and FLUX)")
+    p.add_argument("--batch-size", type=_positive, default=None,
+                   help="denoiser rows per call (default: the model's own: about a million latent elements per call "
+                        "for UNets, about 32k image and text tokens for SD3 and FLUX)")
     p.add_argument("--chunk-size", type=_positive, default=None,
                    help="images handed to the classifier per call, and to a rank at a time under torchrun (default: "
                         "64; with several ranks at most 64 and small enough that each rank gets about 4 chunks)")
