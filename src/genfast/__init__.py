@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from genfast.api import Classifier, Prediction, classify
 from genfast.engine import methods
+from genfast.explanation import Explanation, explain
 from genfast.ops.noise import noise
 from genfast.ops.token_masks import token_masks
 
 __version__ = "0.1.0"
-__all__ = ["Classifier", "Prediction", "classify", "methods", "noise", "token_masks"]
+__all__ = ["Classifier", "Explanation", "Prediction", "classify", "explain", "methods", "noise", "token_masks"]
