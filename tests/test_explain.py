@@ -137,7 +137,7 @@ def test_figure_reads_back(clf, digits):
     assert len(e.figure().axes) == 10 * 5
 
 
-@pytest.mark.parametrize("t", [0, 1, 1.5, -0.2, (), (0.3, float("nan")), ("0.3",)])
+@pytest.mark.parametrize("t", [0, 1, 1.5, -0.2, (), (0.3, float("nan")), "0.3", ("0.3",)])
 def test_bad_noise_levels_are_refused_before_the_model_loads(t):
     with pytest.raises(ValueError, match="^t must"):
         genfast.explain("no-such-model", "no-such-image.png", t=t)

@@ -29,7 +29,7 @@ DEFAULT_LEVELS: tuple[float, ...] = (0.3, 0.6)
 """The noise levels shown by default, a lower and a higher one, as fractions of the schedule."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Explanation:
     """One image's reconstructions: for noise level l and class k, `reconstructions[l, k]` is the x̂0 the denoiser
     predicts from `noisy[l]` (the same for every class) when conditioned on class k, and `errors[l, k]` the error the
@@ -96,7 +96,7 @@ class Explanation:
 def noise_levels(t: float | Sequence[float]) -> tuple[float, ...]:
     """`t` as a tuple of noise levels, each a fraction of the schedule strictly between 0 and 1; a ValueError naming
     `t` otherwise."""
-    levels = (t,) if isinstance(t, (int, float, np.number)) else tuple(t)
+    levels = (t,) if isinstance(t, (int, float, np.number, str)) else tuple(t)
     if not levels:
         raise ValueError("t must name at least one noise level in (0, 1), e.g. t=(0.3, 0.6)")
     for level in levels:
