@@ -40,7 +40,7 @@ def error_line(capsys) -> str:
 
 
 def test_help_documents_the_exit_codes(capsys):
-    commands = ["demo", "evaluate", "metrics", "report", "distort"]
+    commands = ["demo", "evaluate", "metrics", "report", "distort", "explain"]
     for argv in [["--help"]] + [[command, "--help"] for command in commands]:
         assert main(argv) == 0
         out = capsys.readouterr().out

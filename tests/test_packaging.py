@@ -106,6 +106,14 @@ def test_readme_commands(tmp_path):
 
 
 @pytest.mark.slow
+def test_readme_explain(tmp_path):
+    run(readme_block("## Why a class won"), tmp_path, environment(tmp_path))
+    assert {p.name for p in (tmp_path / "explain").iterdir()} == {"digit_explain.png", "digit_explain.pdf",
+                                                                  "digit_explain.json"}
+    assert json.loads((tmp_path / "explain" / "digit_explain.json").read_text())["winner"] == "7"
+
+
+@pytest.mark.slow
 def test_readme_example_script(tmp_path):
     """`python examples/digits_robustness.py` as the README runs it (a path to the script, so its folder is on
     sys.path for digits_cnn), with small settings."""

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from genfast.api import Classifier, Prediction, classify
     from genfast.engine import methods
+    from genfast.explanation import Explanation, explain
     from genfast.ops.noise import noise
     from genfast.ops.token_masks import token_masks
 
@@ -20,6 +21,8 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {  # public name: (module, attribu
     "Classifier": ("genfast.api", "Classifier"),
     "Prediction": ("genfast.api", "Prediction"),
     "classify": ("genfast.api", "classify"),
+    "Explanation": ("genfast.explanation", "Explanation"),
+    "explain": ("genfast.explanation", "explain"),
     "methods": ("genfast.engine.methods", None),
     "noise": ("genfast.ops.noise", "noise"),
     "token_masks": ("genfast.ops.token_masks", "token_masks"),

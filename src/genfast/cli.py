@@ -25,6 +25,7 @@ COMMANDS: tuple[str, ...] = (
     "genfast.metrics.cli",
     "genfast.plots.cli",
     "genfast.distort.cli",
+    "genfast.explanation",
 )
 
 EXIT_CODES: tuple[tuple[int, str], ...] = (

@@ -172,6 +172,16 @@ def vae_latents(vae: Any, pixels: torch.Tensor, latent_shape: Sequence[int], dev
     return torch.cat(chunks) if chunks else torch.empty(0, *latent_shape, device=device)
 
 
+@torch.no_grad()
+def vae_pixels(vae: Any, latents: torch.Tensor, batch: int = 32) -> torch.Tensor:
+    """The inverse of :func:`vae_latents`: ``vae.decode(latents / scaling_factor + shift_factor)`` in batches, float32
+    pixels ``[N, C, H, W]`` in about [-1, 1] on the CPU."""
+    shift = getattr(vae.config, "shift_factor", None) or 0.0
+    chunks = [vae.decode((latents[i : i + batch].float() / vae.config.scaling_factor + shift).to(vae.device, vae.dtype)
+                         ).sample.float().cpu() for i in range(0, latents.shape[0], batch)]
+    return torch.cat(chunks) if chunks else torch.empty(0, vae.config.out_channels, 0, 0)
+
+
 def index_rows(conditioning: dict[str, torch.Tensor], class_index: torch.Tensor) -> dict[str, torch.Tensor]:
     """Every per-class tensor of a conditioning structure, read at ``class_index [B]`` (one row per class row)."""
     return {name: value.index_select(0, class_index) for name, value in conditioning.items()}
@@ -215,6 +225,18 @@ class Adapter(ABC):
     @abstractmethod
     def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
         """Encode prepared pixels to the denoiser's space: float32 ``[N, *latent_shape]`` on ``device``."""
+
+    def decode_images(self, latents: torch.Tensor) -> torch.Tensor:
+        """Denoiser-space tensors ``[N, *latent_shape]`` as pixels, float32 ``[N, C, H, W]`` in about [-1, 1] on the
+        CPU, to show what the model sees (:func:`genfast.explain`): through the VAE decoder for a latent model (an
+        adapter whose ``vae`` is a diffusers autoencoder, which :func:`vae_latents` encoded with), unchanged for a
+        pixel-space model; a TypeError for a model with neither."""
+        vae = getattr(self, "vae", None)
+        if vae is not None:
+            return vae_pixels(vae, latents)
+        if tuple(self.latent_shape) == (self.image_channels, self.image_size, self.image_size):
+            return latents.detach().to("cpu", torch.float32)
+        raise TypeError(f"{type(self).__name__} has no decoder from its {list(self.latent_shape)} latents to pixels")
 
     _rows_trusted = False  # set by trusting_rows()
 
