@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from genfast.cli import positive_int
 from genfast.distributed import DEFAULT_TIMEOUT, World, join, local_device
 from genfast.engine.loop import COMPILE_MODES
 from genfast.evaluate.datasets import ON_ERROR
@@ -76,16 +77,6 @@ def _class_members(text: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
     return tuple((name, tuple(members)) for name, members in value.items())
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -127,8 +118,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "maps ImageNet classifiers onto its 16 classes); default: best")
     p.add_argument("--method", default="genfast", help="scoring method (default: genfast)")
     p.add_argument("--seed", type=int, default=0, help="noise seed (default: 0)")
-    p.add_argument("--batch-size", type=_positive, default=None, help="denoiser rows per call")
-    p.add_argument("--chunk-size", type=_positive, default=None,
+    p.add_argument("--batch-size", type=positive_int, default=None, help="denoiser rows per call")
+    p.add_argument("--chunk-size", type=positive_int, default=None,
                    help="images handed to the classifier per call, and to a rank at a time under torchrun (default: "
                         "64; with several ranks at most 64 and small enough that each rank gets about 4 chunks)")
     p.add_argument("--model-option", type=_model_option, action="append", default=[], metavar="NAME=VALUE",
@@ -140,10 +131,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "graphs on a GPU); the first batch compiles; decisions as with off (default: off)")
     p.add_argument("--device", default=None, help="torch device (default: the model's choice)")
     p.add_argument("--dtype", default=None, help="model dtype, e.g. float16 (default: the model's choice)")
-    p.add_argument("--limit", type=_positive, default=None, help="only the first N images of each dataset")
+    p.add_argument("--limit", type=positive_int, default=None, help="only the first N images of each dataset")
     p.add_argument("--on-error", choices=ON_ERROR, default="raise",
                    help="unreadable image: stop (raise) or record it in <out>/skipped.csv and go on (skip)")
-    p.add_argument("--threads", type=_positive, default=DEFAULT_THREADS,
+    p.add_argument("--threads", type=positive_int, default=DEFAULT_THREADS,
                    help=f"torch CPU threads within an operation (default: {DEFAULT_THREADS}, by measurement: on a "
                         f"shared 2-core CPU the bundled model classified 16 digits in 4.1-4.9 s with 1 thread and "
                         f"12.8-14.0 s with 2; raise it for large models on idle cores)")
