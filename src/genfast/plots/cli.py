@@ -17,7 +17,7 @@ from genfast.plots.report import write_report
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `report` command."""
     parser = subparsers.add_parser("report", help="figures and a summary page of model-vs-human raw data",
-                                   description=__doc__.splitlines()[0].split(": ", 1)[1])
+                                   description=" ".join(__doc__.split()).split(": ", 1)[1])
     add_data_arguments(parser)
     parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder for figures and summary")
     parser.add_argument("--models", nargs="+", metavar="NAME", help="only these models (default: all found)")
