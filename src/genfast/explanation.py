@@ -227,21 +227,22 @@ def _levels(text: str) -> tuple[float, ...]:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `explain` command."""
-    from genfast.evaluate.cli import DEFAULT_THREADS, _model_option, _names, _positive
+    from genfast.cli import model_option, names_list, positive_int
+    from genfast.evaluate.cli import DEFAULT_THREADS
 
     p = subparsers.add_parser("explain", help="x̂0 reconstructions of an image under each class, with each class's "
                               "error: why a class won", description=__doc__.splitlines()[0], epilog=EPILOG)
     p.add_argument("image", type=Path, help="the image file")
     p.add_argument("--model", default="digits", help="model path or name, as genfast.Classifier takes it "
                    "(default: the bundled digits)")
-    p.add_argument("--classes", type=_names, default=None,
+    p.add_argument("--classes", type=names_list, default=None,
                    help="comma-separated class names (default: the model's own class names, where it has them)")
     p.add_argument("--t", type=_levels, default=DEFAULT_LEVELS, metavar="T,...",
                    help="comma-separated noise levels, fractions of the schedule in (0, 1) (timestep index "
                         f"round(t T)); default: {','.join(map(str, DEFAULT_LEVELS))}")
     p.add_argument("--out", type=Path, default=Path("genfast-explain"),
                    help="output folder (default: genfast-explain)")
-    p.add_argument("--rows", type=_positive, default=None,
+    p.add_argument("--rows", type=positive_int, default=None,
                    help="draw only the best N classes (default: all; the JSON always holds every class)")
     p.add_argument("--sample", type=int, default=0,
                    help="which of the classifier's noise draws noises the image (default: 0)")
@@ -249,11 +250,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="scoring method, which sets the error space, loss and weights (default: genfast)")
     p.add_argument("--seed", type=int, default=0, help="noise seed (default: 0)")
     p.add_argument("--prompt", default=DEFAULT_PROMPT, help=f"class prompt template (default: {DEFAULT_PROMPT!r})")
-    p.add_argument("--model-option", type=_model_option, action="append", default=[], metavar="NAME=VALUE",
+    p.add_argument("--model-option", type=model_option, action="append", default=[], metavar="NAME=VALUE",
                    help="an option of the model's adapter, repeatable (as for genfast evaluate)")
     p.add_argument("--device", default=None, help="torch device (default: the model's choice)")
     p.add_argument("--dtype", default=None, help="model dtype, e.g. float16 (default: the model's choice)")
-    p.add_argument("--threads", type=_positive, default=DEFAULT_THREADS,
+    p.add_argument("--threads", type=positive_int, default=DEFAULT_THREADS,
                    help=f"torch CPU threads within an operation (default: {DEFAULT_THREADS}, as for genfast evaluate)")
     p.set_defaults(func=run)
 

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from genfast.cli import model_option, names_list, positive_int
 from genfast.distributed import DEFAULT_TIMEOUT, World, join, local_device
 from genfast.engine.loop import COMPILE_MODES
 from genfast.evaluate.datasets import ON_ERROR
@@ -38,26 +39,6 @@ one GPU").
 DEFAULT_THREADS = 1
 
 
-def _names(text: str) -> tuple[str, ...]:
-    names = tuple(n.strip() for n in text.split(",") if n.strip())
-    if not names:
-        raise argparse.ArgumentTypeError(f"expected a comma-separated list of names, got {text!r}")
-    return names
-
-
-def _model_option(text: str) -> tuple[str, object]:
-    """NAME=VALUE, the value read as a Python literal where it is one (a number, True, None, a tuple)."""
-    import ast
-
-    name, sep, value = text.partition("=")
-    if not sep or not name.strip().isidentifier():
-        raise argparse.ArgumentTypeError(f"expected NAME=VALUE (an adapter option), got {text!r}")
-    try:
-        return name.strip(), ast.literal_eval(value.strip())
-    except (ValueError, SyntaxError):
-        return name.strip(), value.strip()
-
-
 def _class_members(text: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
     """The --class-members file: a JSON object of class name -> list of conditioning strings."""
     import json
@@ -74,16 +55,6 @@ def _class_members(text: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
         raise argparse.ArgumentTypeError(f"{text} must hold a JSON object of class name -> non-empty list of "
                                          f"strings, e.g. {{\"dog\": [\"dog\", \"puppy\"]}}")
     return tuple((name, tuple(members)) for name, members in value.items())
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
 
 
 def _seconds(text: str) -> float:
@@ -110,11 +81,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="model path or name, passed to genfast.Classifier as is")
     p.add_argument("--data", required=True, type=Path,
                    help="folder holding the datasets (<data>/<ds>/...), or one image folder with a folder per class")
-    p.add_argument("--datasets", type=_names, default=None,
+    p.add_argument("--datasets", type=names_list, default=None,
                    help="comma-separated dataset names (default: every dataset found under --data)")
     p.add_argument("--out", required=True, type=Path, help="output folder (raw-data/, sidecar/, journal/)")
     p.add_argument("--model-name", default=None, help="model name for the raw-data files (default: from --model)")
-    p.add_argument("--classes", type=_names, default=MVH_CLASSES,
+    p.add_argument("--classes", type=names_list, default=MVH_CLASSES,
                    help="comma-separated class names (default: the 16 model-vs-human classes)")
     p.add_argument("--prompt", default=DEFAULT_PROMPT, help=f"class prompt template (default: {DEFAULT_PROMPT!r})")
     p.add_argument("--class-members", type=_class_members, default=(), metavar="FILE",
@@ -127,13 +98,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "maps ImageNet classifiers onto its 16 classes); default: best")
     p.add_argument("--method", default="genfast", help="scoring method (default: genfast)")
     p.add_argument("--seed", type=int, default=0, help="noise seed (default: 0)")
-    p.add_argument("--batch-size", type=_positive, default=None,
+    p.add_argument("--batch-size", type=positive_int, default=None,
                    help="denoiser rows per call (default: the model's own: about a million latent elements per call "
                         "for UNets, about 32k image and text tokens for SD3 and FLUX)")
-    p.add_argument("--chunk-size", type=_positive, default=None,
+    p.add_argument("--chunk-size", type=positive_int, default=None,
                    help="images handed to the classifier per call, and to a rank at a time under torchrun (default: "
                         "64; with several ranks at most 64 and small enough that each rank gets about 4 chunks)")
-    p.add_argument("--model-option", type=_model_option, action="append", default=[], metavar="NAME=VALUE",
+    p.add_argument("--model-option", type=model_option, action="append", default=[], metavar="NAME=VALUE",
                    help="an option of the model's adapter, repeatable (e.g. resolution=512, guidance_scale=3.5, "
                         "clean_caption=False, use_t5=False; README's family table lists them); part of the "
                         "settings a resumed run must match")
@@ -142,10 +113,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "graphs on a GPU); the first batch compiles; decisions as with off (default: off)")
     p.add_argument("--device", default=None, help="torch device (default: the model's choice)")
     p.add_argument("--dtype", default=None, help="model dtype, e.g. float16 (default: the model's choice)")
-    p.add_argument("--limit", type=_positive, default=None, help="only the first N images of each dataset")
+    p.add_argument("--limit", type=positive_int, default=None, help="only the first N images of each dataset")
     p.add_argument("--on-error", choices=ON_ERROR, default="raise",
                    help="unreadable image: stop (raise) or record it in <out>/skipped.csv and go on (skip)")
-    p.add_argument("--threads", type=_positive, default=DEFAULT_THREADS,
+    p.add_argument("--threads", type=positive_int, default=DEFAULT_THREADS,
                    help=f"torch CPU threads within an operation (default: {DEFAULT_THREADS}, by measurement: on a "
                         f"shared 2-core CPU the bundled model classified 16 digits in 4.1-4.9 s with 1 thread and "
                         f"12.8-14.0 s with 2; raise it for large models on idle cores)")

@@ -161,6 +161,26 @@ def _dnn_files(path: Path) -> list[Path]:
     return files
 
 
+def list_items(path: str | Path) -> tuple[str, list[Item], list[tuple[Path, str]]]:
+    """(layout, items in trial order, (file, why) for each dnn file whose name lacks the condition and category
+    fields) of the dataset folder `path`, from the file names alone: no image is opened."""
+    path = Path(path)
+    if not path.is_dir():
+        raise FileNotFoundError(f"dataset folder {path} does not exist")
+    layout = detect_layout(path)
+    if layout == "category":
+        return layout, _category_items(path), []
+    items, problems = [], []
+    for trial, file in enumerate(_dnn_files(path), start=1):
+        fields = file.name.split("_")
+        if len(fields) < 6:
+            problems.append((file, "file name does not split on '_' into "
+                                   "NNNN_<exp>_dnn_<condition>_<category>_<x>_<id>"))
+            continue
+        items.append(Item(file, fields[4], fields[3], file.name, f"dnn/session-1/{file.name}", trial))
+    return layout, items, problems
+
+
 def load_dataset(path: str | Path, name: str | None = None, *, classes: Sequence[str] | None = None,
                  limit: int | None = None, on_error: str = "raise") -> Dataset:
     """Read the dataset in folder `path` (named `name`, default: the folder's canonical name).
@@ -175,21 +195,7 @@ def load_dataset(path: str | Path, name: str | None = None, *, classes: Sequence
         raise ValueError(f"on_error must be one of {', '.join(ON_ERROR)}, got {on_error!r}")
     if limit is not None and (not isinstance(limit, int) or limit < 1):
         raise ValueError(f"limit must be a positive integer or None, got {limit!r}")
-    if not path.is_dir():
-        raise FileNotFoundError(f"dataset folder {path} does not exist")
-    layout = detect_layout(path)
-    problems: list[tuple[Path, str]] = []
-    if layout == "category":
-        items = _category_items(path)
-    else:
-        items = []
-        for trial, file in enumerate(_dnn_files(path), start=1):
-            fields = file.name.split("_")
-            if len(fields) < 6:
-                problems.append((file, "file name does not split on '_' into "
-                                       "NNNN_<exp>_dnn_<condition>_<category>_<x>_<id>"))
-                continue
-            items.append(Item(file, fields[4], fields[3], file.name, f"dnn/session-1/{file.name}", trial))
+    layout, items, problems = list_items(path)
     if classes is not None:
         known = set(classes)
         for item in items:

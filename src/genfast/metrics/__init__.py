@@ -1,9 +1,10 @@
 """model-vs-human metrics: raw-data CSVs, accuracy, shape bias, OOD accuracy, error consistency, response entropy,
-confusion counts and the toolbox's benchmark tables (Geirhos et al. 2021, bethgelab/model-vs-human);
-`measure(raw_data, models, datasets)` computes them all in one call."""
+confusion counts, the toolbox's benchmark tables (Geirhos et al. 2021, bethgelab/model-vs-human) and each image's
+cost to a model's error consistency; `measure(raw_data, models, datasets)` computes them all in one call."""
 from __future__ import annotations
 
 from genfast.metrics.accuracy import accuracy, accuracy_difference
+from genfast.metrics.audit import image_costs
 from genfast.metrics.benchmark import (HUMANS, accuracy_by_dataset, accuracy_ranking, benchmark_trials, humanlike,
                                        humanlike_by_condition, humanlike_by_dataset, humanlike_pairs,
                                        humanlike_ranking, ood_accuracy)
@@ -23,8 +24,8 @@ __all__ = [
     "accuracy", "accuracy_by_dataset", "accuracy_difference", "accuracy_ranking", "benchmark_trials",
     "canonical_condition", "confusion_counts", "consistency", "correctness_matrix", "dataset_info",
     "entropy_by_condition", "error_consistency", "error_consistency_matrix", "humanlike", "humanlike_by_condition",
-    "humanlike_by_dataset", "humanlike_pairs", "humanlike_ranking", "image_id", "is_human", "load_raw_data",
-    "measure", "missing_datasets", "ood_accuracy", "pairwise_consistency", "read_csv", "read_performances",
-    "read_raw_data", "select_models", "shape_bias", "shape_bias_by_category", "summarise", "summarise_models",
-    "texture_category",
+    "humanlike_by_dataset", "humanlike_pairs", "humanlike_ranking", "image_costs", "image_id", "is_human",
+    "load_raw_data", "measure", "missing_datasets", "ood_accuracy", "pairwise_consistency", "read_csv",
+    "read_performances", "read_raw_data", "select_models", "shape_bias", "shape_bias_by_category", "summarise",
+    "summarise_models", "texture_category",
 ]
