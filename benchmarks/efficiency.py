@@ -191,20 +191,40 @@ def classify(spec: str, images: list[np.ndarray], seed: int, details: bool = Fal
     return out
 
 
-def tuning_data(model: str, limit: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str], tuple]:
-    """(images, labels, positions, class names, conditions) of a model's tuning split: the odd positions of the
-    held-out digits, or the glyphs' own tune split (its first `limit` renders hold every class equally often), with
-    the tuning distortions (lengths of an 8-px digit, scaled to the 16-px glyphs)."""
+@dataclass(frozen=True)
+class TuningData:
+    """A model's tuning split: images, labels, their positions (for distortion seeds), class names, the
+    distortions, and the tag that keys its cache entries and distortion seeds."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    positions: np.ndarray
+    classes: list[str]
+    conditions: tuple[Condition, ...]
+    tag: str
+
+    def distorted(self, condition: Condition) -> list[np.ndarray]:
+        return distorted(self.images, self.positions, condition, self.tag)
+
+
+def tuning_data(model: str, limit: int | None, only: list[str] | None = None) -> TuningData:
+    """The odd positions of the held-out digits, or the glyphs' own tune split (its first `limit` renders hold
+    every class equally often), with the tuning distortions (lengths of an 8-px digit, scaled to the 16-px glyphs);
+    `only`: these condition labels."""
     if model == "digits":
         images, labels, positions = split_images("tune", limit)
-        return images, labels, positions, CLASS_NAMES, TUNING_CONDITIONS
-    from genfast.models.glyphs_data import CLASS_NAMES as GLYPHS, load_split as glyph_split
+        classes, conditions, tag = CLASS_NAMES, TUNING_CONDITIONS, "tune"
+    else:
+        from genfast.models.glyphs_data import CLASS_NAMES as classes, load_split as glyph_split
 
-    images, labels = glyph_split("tune")
-    positions = np.arange(len(images))[:limit]
-    conditions = tuple(c if c.distortion is None or c.reference_size is not None
-                       else Condition(c.distortion, c.level, 8.0) for c in TUNING_CONDITIONS)
-    return images[positions], labels[positions], positions, GLYPHS, conditions
+        images, labels = glyph_split("tune")
+        positions = np.arange(len(images))[:limit]
+        images, labels, tag = images[positions], labels[positions], "glyphs-tune"
+        conditions = tuple(c if c.distortion is None or c.reference_size is not None
+                           else Condition(c.distortion, c.level, 8.0) for c in TUNING_CONDITIONS)
+    if only:
+        conditions = tuple(c for c in conditions if c.label in only)
+    return TuningData(images, labels, positions, list(classes), conditions, tag)
 
 
 def objective_section(args, cache: Cache) -> dict:
@@ -212,17 +232,15 @@ def objective_section(args, cache: Cache) -> dict:
     config = json.loads((Path(__file__).resolve().parents[1] / f"src/genfast/data/{args.model}/scheduler"
                          / "scheduler_config.json").read_text())
     abar = alphas_cumprod_from_config(config).numpy()
-    images, labels, positions, classes, conditions = tuning_data(args.model, args.images)
-    if args.conditions:
-        conditions = tuple(c for c in conditions if c.label in args.conditions)
+    data = tuning_data(args.model, args.images, args.conditions)
+    images, labels, conditions = data.images, data.labels, data.conditions
     prefix = "objective" if args.model == "digits" else f"objective-{args.model}"
     table: dict[str, dict[str, float]] = {}
     correct: dict[str, list[np.ndarray]] = {name: [] for name in OBJECTIVES}
     for condition in conditions:
         run = cache.get(f"{prefix}/{condition.label}/{len(images)}", lambda: classify(
-            "exhaustive:n_samples=100", distorted(images, positions, condition, "tune" if args.model == "digits"
-                                                   else "glyphs-tune"), args.seed, details=True,
-            model=args.model, classes=classes))
+            "exhaustive:n_samples=100", data.distorted(condition), args.seed, details=True, model=args.model,
+            classes=data.classes))
         errors, t = np.asarray(run["errors"], dtype=np.float64), np.asarray(run["timesteps"])
         table[condition.label] = {}
         for name, (space, rate) in OBJECTIVES.items():
@@ -250,18 +268,21 @@ def objective_section(args, cache: Cache) -> dict:
 
 
 def calibration_section(args, cache: Cache) -> dict:
-    """Fit the probability temperature of the default method on the tuning split (clean and distorted)."""
-    images, labels, positions = split_images("tune", args.images)
-    runs = [cache.get(f"calibration/genfast/{c.label}/{len(images)}", lambda c=c: classify(
-        METHODS["genfast"], distorted(images, positions, c, "tune"), args.seed)) for c in TUNING_CONDITIONS]
-    temperature = fit_temperature(runs, [labels] * len(runs))
-    print(f"temperature minimising the NLL on the tuning split: {temperature:.4g} (package default "
+    """Fit the probability temperature of the default method on a model's tuning split (clean and distorted)."""
+    data = tuning_data(args.model, args.images, args.conditions)
+    prefix = "calibration" if args.model == "digits" else f"calibration-{args.model}"
+    runs = [cache.get(f"{prefix}/genfast/{c.label}/{len(data.images)}", lambda c=c: classify(
+        METHODS["genfast"], data.distorted(c), args.seed, model=args.model, classes=data.classes))
+        for c in data.conditions]
+    temperature = fit_temperature(runs, [data.labels] * len(runs))
+    print(f"{args.model}: temperature minimising the NLL on the tuning split: {temperature:.4g} (package default "
           f"{DEFAULT_TEMPERATURE:g})")
     for label, t in (("fitted", temperature), ("default", DEFAULT_TEMPERATURE)):
-        for condition, run in zip(TUNING_CONDITIONS, runs):
+        for condition, run in zip(data.conditions, runs):
             p = probabilities_at(run, t)
-            print(f"  {label:8s} {condition.label:22s} ECE {ece(p.max(axis=1), p.argmax(axis=1) == labels):.3f}")
-    return {"temperature": temperature}
+            ok = np.asarray(run["index"]) == data.labels
+            print(f"  {label:8s} {condition.label:22s} accuracy {ok.mean():.3f} ECE {ece(p.max(axis=1), ok):.3f}")
+    return {"model": args.model, "temperature": temperature}
 
 
 def digits_section(args, cache: Cache) -> dict:
@@ -450,7 +471,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--section", choices=("objective", "calibration", "digits", "glyphs"), default="digits")
     parser.add_argument("--model", choices=("digits", "glyphs"), default="digits",
-                        help="objective: whose tuning split (default: digits)")
+                        help="objective, calibration: whose tuning split (default: digits)")
     parser.add_argument("--images", type=int, default=None,
                         help="images per condition (default: the whole split: 180 digits, 744 glyphs)")
     parser.add_argument("--class-counts", type=lambda s: [int(k) for k in s.split(",")], default=GLYPH_CLASS_COUNTS,

@@ -200,3 +200,27 @@ def test_non_finite_model_output_names_the_image(sd_path, images, tmp_path):
     with pytest.raises(ModelOutputError, match="second.png") as info:
         clf.classify([images[0], path][1:])
     assert info.value.image == 0 and poisoned_key
+
+
+def test_temperature_is_the_models_own_unless_given(tmp_path):
+    """A genfast model folder may carry the temperature fitted on its own tuning split; an explicit one wins, and
+    a model without one gets DEFAULT_TEMPERATURE."""
+    import json
+    import shutil
+    from importlib.resources import files
+
+    from genfast.api import DEFAULT_TEMPERATURE
+
+    folder = shutil.copytree(str(files("genfast") / "data" / "digits"), tmp_path / "digits")
+    config = json.loads((folder / "genfast_model.json").read_text())
+    (folder / "genfast_model.json").write_text(json.dumps({**config, "temperature": None}))
+    assert Classifier(folder, ["0", "1", "7"], device="cpu").temperature == DEFAULT_TEMPERATURE
+    (folder / "genfast_model.json").write_text(json.dumps({**config, "temperature": 0.25}))
+    image = np.zeros((8, 8), dtype=np.float32)
+    own, given = (Classifier(folder, ["0", "1", "7"], device="cpu", temperature=t) for t in (None, 0.01))
+    assert (own.temperature, given.temperature) == (0.25, 0.01)
+    p_own, p_given = own.classify(image).probabilities, given.classify(image).probabilities
+    assert p_given.max() > p_own.max()  # the sharper temperature, on the same gaps
+    (folder / "genfast_model.json").write_text(json.dumps({**config, "temperature": -1}))
+    with pytest.raises(ValueError, match="genfast_model.json: temperature must be a positive number, got -1"):
+        Classifier(folder, ["0", "1", "7"], device="cpu")

@@ -16,9 +16,10 @@ from genfast.models.base import Scorer, format_prompt
 from genfast.vocabulary import AGGREGATES, DEFAULT_PROMPT
 
 DEFAULT_TEMPERATURE = 0.03
-"""Sharpness of `Prediction.probabilities`: fitted (0.0278, rounded) by likelihood on the bundled digits' tuning
-split under the default method, clean and distorted (benchmarks/efficiency.py --section calibration); nothing is
-fitted on the split that benchmarks/RESULTS.md reports calibration on."""
+"""Sharpness of `Prediction.probabilities` for a model without a temperature of its own
+(Adapter.calibrated_temperature): fitted (0.0278, rounded) by likelihood on the bundled digits' tuning split under
+the default method, clean and distorted (benchmarks/efficiency.py --section calibration); nothing is fitted on the
+split that benchmarks/RESULTS.md reports calibration on."""
 
 
 @dataclass(frozen=True)
@@ -161,13 +162,15 @@ class Classifier:
     `genfast.methods`; `batch_size` is the number of (sample, conditioning) rows per denoiser call. `compile`
     (engine.loop.COMPILE_MODES: "off", "inductor", "graphs") runs the denoiser under torch.compile on batches
     padded to batch_size; the first batch pays the compilation, and scores move at float rounding (the
-    compiled kernels round differently), as with another batch size.
+    compiled kernels round differently), as with another batch size. `temperature` sets the sharpness of
+    `Prediction.probabilities` (see `probabilities`); None takes the model's own (a bundled model's, fitted on its
+    tuning split) or else DEFAULT_TEMPERATURE.
     """
 
     def __init__(self, model, classes: Sequence[str] | Mapping[str, Sequence[str]], *, prompt: str = DEFAULT_PROMPT,
                  method="genfast", seed: int = 0, batch_size: int | None = None,
                  device: str | torch.device | None = None, dtype: torch.dtype | str | None = None,
-                 temperature: float = DEFAULT_TEMPERATURE, aggregate: str = "best", compile: str = "off",
+                 temperature: float | None = None, aggregate: str = "best", compile: str = "off",
                  **model_options) -> None:
         self.classes, explicit = _check_classes(classes)
         if aggregate not in AGGREGATES:
@@ -175,8 +178,8 @@ class Classifier:
         self.aggregate = aggregate
         if not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) < 2**64:
             raise ValueError(f"seed must be an integer in [0, 2**64), got {seed!r}")
-        if not temperature > 0:
-            raise ValueError(f"temperature must be positive, got {temperature!r}")
+        if temperature is not None and not temperature > 0:
+            raise ValueError(f"temperature must be positive (or None: the model's own), got {temperature!r}")
         if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
                                        or not 1 <= batch_size < 2**63):
             raise ValueError(f"batch_size (rows per denoiser call) must be an integer in [1, 2**63), got "
@@ -184,8 +187,8 @@ class Classifier:
         format_prompt(prompt, self.classes[0])  # one placeholder, even for models that read no prompt
         self.method = get_method(method)
         self.seed = int(seed)
-        self.temperature = float(temperature)
         self.adapter = load_model(model, device=device, dtype=dtype, **model_options)
+        self.temperature = float(temperature or self.adapter.calibrated_temperature or DEFAULT_TEMPERATURE)
         self.batch_size = int(batch_size) if batch_size else self.adapter.default_batch_size
         self.members = tuple(m if m is not None else tuple(self.adapter.class_members(name))
                              for name, m in zip(self.classes, explicit))
@@ -337,7 +340,7 @@ def _progress_bar(total: int, enabled: bool):
 
 def classify(images, classes: Sequence[str] | Mapping[str, Sequence[str]], model, *, prompt: str = DEFAULT_PROMPT,
              method="genfast", seed: int = 0, batch_size: int | None = None, device=None, dtype=None,
-             temperature: float = DEFAULT_TEMPERATURE, aggregate: str = "best", compile: str = "off",
+             temperature: float | None = None, aggregate: str = "best", compile: str = "off",
              return_details: bool = False, progress: bool = False, **model_options):
     """Classify images among `classes` with a diffusion model (a local folder, "digits", or an adapter); the
     arguments are Classifier's and Classifier.classify's."""

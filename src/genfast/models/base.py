@@ -273,6 +273,10 @@ class Adapter(ABC):
         ``offsets[s]:offsets[s+1]``), ``class_index int64 [B]``, and ``image_index int64 [S]`` (the position of
         each sample's image among the encoded images, for per-image inputs) -> ``[B, *latent]``."""
 
+    calibrated_temperature: float | None = None
+    """The temperature of `Prediction.probabilities` fitted for this model on data of its own (a bundled model's
+    tuning split); None: the package default, genfast.api.DEFAULT_TEMPERATURE."""
+
     @property
     def disabled_reasons(self) -> dict[str, str]:
         """Exact savings that do not apply to this model, each with its reason (none by default)."""

@@ -49,6 +49,10 @@ def read_model_config(path: Path) -> dict[str, Any]:
     size = config.get("image_size")
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
         raise ValueError(f"{file}: image_size must be a positive integer, got {size!r}")
+    temperature = config.get("temperature")
+    if temperature is not None and (isinstance(temperature, bool) or not isinstance(temperature, (int, float))
+                                    or not 0 < temperature < float("inf")):
+        raise ValueError(f"{file}: temperature must be a positive number, got {temperature!r}")
     if config.get("prediction_type", "epsilon") not in PREDICTION_TYPES:
         got = config["prediction_type"]
         raise ValueError(f"{file}: prediction_type must be one of {PREDICTION_TYPES}, got {got!r}")
@@ -81,6 +85,7 @@ class ClassEmbeddingUNetAdapter(UNetAdapter):
         self.image_channels = int(config["image_channels"])
         self.image_size = int(config["image_size"])
         self.latent_shape = (self.image_channels, self.image_size, self.image_size)
+        self.calibrated_temperature = config.get("temperature")
         prediction_type = config.get("prediction_type", "epsilon")
         scheduler_config = read_scheduler_config(folder / "scheduler" / "scheduler_config.json")
         source = str(folder / "scheduler")
