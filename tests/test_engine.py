@@ -354,7 +354,10 @@ def test_clear_errors():
     with pytest.raises(TypeError, match="batch_size"):
         engine.plan(2.0)
     plan = engine.plan(10)
-    with pytest.raises(RuntimeError, match="has not been reported"):
+    assert engine.can_plan()  # two plans may be outstanding
+    ahead = engine.plan(10)
+    assert not engine.can_plan()
+    with pytest.raises(RuntimeError, match="2 plans await their reports"):
         engine.plan(10)
     with pytest.raises(ValueError, match=f"expected {plan.n_rows} errors"):
         engine.report(np.ones(plan.n_rows + 1, dtype=np.float32))
@@ -372,3 +375,5 @@ def test_clear_errors():
         engine.report(bad)
     engine.report(np.ones(plan.n_rows, dtype=np.float32))  # the plan stayed outstanding and is accepted now
     engine.plan(10)
+    with pytest.raises(ValueError, match=f"expected {ahead.n_rows} errors"):  # the oldest is reported first
+        engine.report(np.ones(ahead.n_rows + 1, dtype=np.float32))

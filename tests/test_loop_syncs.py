@@ -32,7 +32,7 @@ class HostReads(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
-def count_reads(clf: Classifier, images: list) -> tuple[dict[str, int], int]:
+def count_reads(clf: Classifier, images: list, lookahead: bool = False) -> tuple[dict[str, int], int]:
     """(host reads inside the engine's batches, number of batches) for classifying `images`."""
     import genfast.engine.loop as loop
 
@@ -50,7 +50,7 @@ def count_reads(clf: Classifier, images: list) -> tuple[dict[str, int], int]:
     try:
         with mode, torch.no_grad():
             loop.score_images(clf.adapter, clf.method, z0, keys, seed=0, batch_size=16,
-                              on_finished=lambda *a: None)
+                              on_finished=lambda *a: None, lookahead=lookahead)
     finally:
         loop.Engine.plan = plan
     return dict(mode.counts), batches[0]
@@ -60,8 +60,10 @@ def digits(n: int) -> list:
     return list(load_split("test")[0][:n])
 
 
-def test_bundled_model_batches_read_nothing_on_the_host():
-    reads, batches = count_reads(Classifier("digits", [str(d) for d in range(10)], method=METHOD), digits(5))
+@pytest.mark.parametrize("lookahead", [False, True])
+def test_bundled_model_batches_read_nothing_on_the_host(lookahead):
+    clf = Classifier("digits", [str(d) for d in range(10)], method=METHOD)
+    reads, batches = count_reads(clf, digits(5), lookahead)
     assert batches > 3 and reads == {}
 
 
@@ -93,14 +95,16 @@ def test_cuda_batches_do_not_synchronise():
     clf = Classifier("digits", [str(d) for d in range(10)], method=METHOD, device="cuda")
     import genfast.engine.loop as loop
 
-    report = loop._report
+    read = loop._Launched.read
 
-    def checked(*args):  # the error read (_report) is the one allowed sync
+    def checked(self):  # the error read is the one allowed wait
         torch.cuda.set_sync_debug_mode(0)
-        report(*args)
-        torch.cuda.set_sync_debug_mode("error")
+        try:
+            return read(self)
+        finally:
+            torch.cuda.set_sync_debug_mode("error")
 
-    loop._report = checked
+    loop._Launched.read = checked
     try:
         z0 = clf.adapter.encode_images(clf.adapter.prepare_images(digits(4)))
         torch.cuda.set_sync_debug_mode("error")
@@ -108,4 +112,60 @@ def test_cuda_batches_do_not_synchronise():
                           on_finished=lambda *a: None)
     finally:
         torch.cuda.set_sync_debug_mode(0)
-        loop._report = report
+        loop._Launched.read = read
+
+
+def test_lookahead_plans_the_next_batch_before_reading_the_last_and_changes_no_result():
+    """With lookahead the next batch is queued before the last one's errors are read, and every image gets the
+    same rows (timesteps, samples, classes) and decision as without; scores agree to float rounding."""
+    import genfast.engine.loop as loop
+
+    clf = Classifier("digits", [str(d) for d in range(10)], method=GenFast(round_size=2, min_samples=4,
+                                                                          max_samples=12, p_value=0.2))
+    z0 = clf.adapter.encode_images(clf.adapter.prepare_images(digits(6)))
+    keys = np.arange(1, 7, dtype=np.uint64)
+    events: list[str] = []
+    launch, read = loop._Launched.__init__, loop._Launched.read
+
+    def launched(self, plan, errors):
+        events.append("launch")
+        launch(self, plan, errors)
+
+    def reading(self):
+        events.append("read")
+        return read(self)
+
+    def run(lookahead: bool) -> dict:
+        results: dict = {}
+        events.clear()
+        loop._Launched.__init__, loop._Launched.read = launched, reading
+        try:
+            with torch.no_grad():
+                loop.score_images(clf.adapter, clf.method, z0, keys, seed=0, batch_size=24, lookahead=lookahead,
+                                  on_finished=lambda i, r, s: results.__setitem__(i, r))
+        finally:
+            loop._Launched.__init__, loop._Launched.read = launch, read
+        return results
+
+    plain, plain_events = run(False), list(events)
+    ahead, ahead_events = run(True), list(events)
+    def queued_behind(events: list[str]) -> list[int]:  # at each read: batches launched and not yet read, - 1
+        out, outstanding = [], 0
+        for event in events:
+            outstanding += 1 if event == "launch" else -1
+            if event == "read":
+                out.append(outstanding)
+        return out
+
+    plain_queue, ahead_queue = queued_behind(plain_events), queued_behind(ahead_events)
+    assert set(plain_queue) == {0} and max(ahead_queue) == 1 and min(ahead_queue) >= 0
+    assert sum(ahead_queue) > len(ahead_queue) / 2  # most reads wait with the next batch queued behind them
+    assert ahead_events.count("launch") == ahead_events.count("read")
+    assert sorted(plain) == sorted(ahead) == list(range(6))
+    for i in plain:
+        a, b = plain[i], ahead[i]
+        assert a.prediction == b.prediction and a.evaluations == b.evaluations
+        np.testing.assert_array_equal(a.n_samples, b.n_samples)
+        np.testing.assert_array_equal(a.timesteps, b.timesteps)
+        np.testing.assert_allclose(a.errors, b.errors, rtol=1e-5)
+        np.testing.assert_allclose(a.scores, b.scores, rtol=1e-5)

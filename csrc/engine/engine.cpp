@@ -139,14 +139,25 @@ void Engine::start_round(Image& img, int64_t begin, int64_t end) {
   img.reported = 0;
 }
 
+bool Engine::can_plan() const {
+  if (pending_.size() >= kMaxOutstanding) return false;
+  for (int64_t id : in_flight_) {
+    const Image& img = *images_[id];
+    if (img.issued < img.round_rows()) return true;
+  }
+  return false;
+}
+
 Plan Engine::plan(int64_t batch_size) {
   check(batch_size >= 1, "plan: batch_size must be at least 1, got " + std::to_string(batch_size));
-  if (pending_) throw std::runtime_error("plan: the previous plan has not been reported; call report(errors) first");
+  if (pending_.size() >= kMaxOutstanding) {
+    throw std::runtime_error("plan: " + std::to_string(kMaxOutstanding) +
+                             " plans await their reports; call report(errors) for the oldest first");
+  }
   if (in_flight_.empty()) throw std::runtime_error("plan: no image is in flight (check done() before planning)");
   Plan p;
   p.sample_offsets.push_back(0);
-  pending_rows_.clear();
-  pending_images_.clear();
+  Pending pending;
   int64_t B = 0;
   for (int64_t id : in_flight_) {
     if (B >= batch_size) break;
@@ -169,25 +180,27 @@ Plan Engine::plan(int64_t batch_size) {
         last_sample = j;
       }
       p.class_index.push_back(k);
-      pending_rows_.push_back(RowRef{&img, j, k});
+      pending.rows.push_back(RowRef{&img, j, k});
     }
     p.sample_offsets.push_back(static_cast<int64_t>(p.class_index.size()));
     img.issued += take;
     B += take;
-    pending_images_.push_back(&img);
+    pending.images.push_back(&img);
   }
-  pending_ = true;
+  if (B == 0) throw std::runtime_error("plan: every row of the images in flight awaits a report (check can_plan())");
+  pending_.push_back(std::move(pending));
   return p;
 }
 
 void Engine::report(const float* errors, int64_t n) {
-  if (!pending_) throw std::runtime_error("report: there is no outstanding plan; call plan(batch_size) first");
-  const int64_t B = static_cast<int64_t>(pending_rows_.size());
-  check(n == B, "report: expected " + std::to_string(B) + " errors (one per class row of the plan), got " +
-                    std::to_string(n));
+  if (pending_.empty()) throw std::runtime_error("report: there is no outstanding plan; call plan(batch_size) first");
+  const std::vector<RowRef>& rows = pending_.front().rows;
+  const int64_t B = static_cast<int64_t>(rows.size());
+  check(n == B, "report: expected " + std::to_string(B) + " errors (one per class row of the oldest outstanding "
+                "plan), got " + std::to_string(n));
   for (int64_t b = 0; b < B; ++b) {
     if (!std::isfinite(errors[b])) {
-      const RowRef& r = pending_rows_[b];
+      const RowRef& r = rows[b];
       std::ostringstream msg;
       msg << "report: error " << b << " is " << errors[b] << " (not finite) for image id " << r.image->id << " (key "
           << r.image->key << "), sample " << r.sample << ", class " << r.cls;
@@ -195,21 +208,20 @@ void Engine::report(const float* errors, int64_t n) {
     }
   }
   for (int64_t b = 0; b < B; ++b) {
-    const RowRef& r = pending_rows_[b];
+    const RowRef& r = rows[b];
     r.image->errors[r.cls][r.sample] = errors[b];
     r.image->reported += 1;
     r.image->evaluations += 1;
   }
-  pending_ = false;
+  const Pending oldest = std::move(pending_.front());
+  pending_.pop_front();
   bool any_finished = false;
-  for (Image* img : pending_images_) {
+  for (Image* img : oldest.images) {
     if (img->reported == img->round_rows() && end_round(*img)) {
       finish(*img);
       any_finished = true;
     }
   }
-  pending_rows_.clear();
-  pending_images_.clear();
   if (any_finished) {
     in_flight_.erase(std::remove_if(in_flight_.begin(), in_flight_.end(), [this](int64_t id) { return !images_[id]; }),
                      in_flight_.end());

@@ -4,9 +4,12 @@
 // Every decision about an image depends only on that image's own errors: rows are issued in a fixed order
 // per image (sample j ascending, then class ascending), a round's results are applied only once all of its
 // rows are back, and statistics are accumulated over the stored errors in sample order. Batch size, image order
-// and grouping change which rows share a batch, never what is decided.
+// and grouping change which rows share a batch, never what is decided. Up to kMaxOutstanding plans may await
+// their reports (reported oldest first), so that a caller can plan and launch batch n+1 before it reads batch
+// n's errors: a later plan holds only rows already determined (the rest of rounds in progress).
 #pragma once
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <vector>
 
@@ -47,11 +50,14 @@ class Engine {
 
   // Adds images with these keys; returns their ids (consecutive, in order).
   std::vector<int64_t> add_images(const uint64_t* keys, int64_t n);
-  // The next batch of at most batch_size class rows. Throws std::runtime_error if a plan awaits its report
-  // or no image is in flight.
+  static constexpr size_t kMaxOutstanding = 2;
+  // The next batch of at most batch_size class rows. Throws std::runtime_error if kMaxOutstanding plans await
+  // their reports, no image is in flight, or no row can be issued before a report (see can_plan).
   Plan plan(int64_t batch_size);
-  // The raw errors of the last plan's class rows, in order; throws InputError for a wrong count or a
-  // non-finite value (naming the image id, key, sample and class) and then leaves the plan outstanding.
+  // Whether plan() can be called now: fewer than kMaxOutstanding plans outstanding and a row not yet issued.
+  bool can_plan() const;
+  // The raw errors of the oldest outstanding plan's class rows, in order; throws InputError for a wrong count or
+  // a non-finite value (naming the image id, key, sample and class) and then leaves the plan outstanding.
   void report(const float* errors, int64_t n);
   // Results of the images decided since the last call, in the order they were decided.
   std::vector<ImageResult> take_finished();
@@ -85,9 +91,11 @@ class Engine {
   std::vector<std::unique_ptr<Image>> images_;  // by id; released once decided
   std::vector<int64_t> in_flight_;              // ids in the order added
   std::vector<ImageResult> finished_;
-  bool pending_ = false;
-  std::vector<RowRef> pending_rows_;
-  std::vector<Image*> pending_images_;  // distinct images of the pending plan, in plan order
+  struct Pending {
+    std::vector<RowRef> rows;
+    std::vector<Image*> images;  // distinct images of the plan, in plan order
+  };
+  std::deque<Pending> pending_;  // plans handed out and not yet reported, oldest first
 };
 
 }  // namespace genfast

@@ -105,6 +105,7 @@ void register_engine(py::module_& m) {
              for (const ImageResult& r : e.take_finished()) out.append(result_to_dict(r));
              return out;
            })
+      .def("can_plan", &Engine::can_plan)
       .def("done", &Engine::done)
       .def_property_readonly("n_in_flight", &Engine::n_in_flight);
 

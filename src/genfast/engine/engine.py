@@ -95,15 +95,22 @@ class Engine:
         return self._engine.add_images(_as_keys(keys))
 
     def plan(self, batch_size: int) -> Plan:
-        """The next batch of at most batch_size class rows, filled from images in the order they were added."""
+        """The next batch of at most batch_size class rows, filled from images in the order they were added.
+
+        Two plans may be outstanding (reported oldest first): a caller may plan and launch the next batch before
+        it reads the last one's errors, when can_plan() says a row can be issued before that report."""
         if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral):
             raise TypeError(f"batch_size must be an integer, got {batch_size!r}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         return Plan(**self._engine.plan(int(batch_size)))
 
+    def can_plan(self) -> bool:
+        """Whether plan() can be called now: fewer than two plans outstanding and a row that needs no report."""
+        return self._engine.can_plan()
+
     def report(self, errors) -> None:
-        """Hand back the raw error of every class row of the last plan (float [B], finite)."""
+        """Hand back the raw error of every class row of the oldest outstanding plan (float [B], finite)."""
         arr = np.asarray(errors)
         if arr.ndim != 1:
             raise ValueError(f"errors must be one-dimensional (one per class row), got shape {arr.shape}")
