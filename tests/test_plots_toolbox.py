@@ -1,11 +1,14 @@
 """The toolbox's figures that genfast draws, on random raw data written here: every value drawn is read back from the
 matplotlib objects (lines, bands, bars, points, images, tick labels) and found in the metrics JSON, laid out as
-the toolbox lays it out (its order of observers and conditions, its labels, limits and reference lines)."""
+the toolbox lays it out (its order of observers and conditions, its labels, limits and reference lines). A partial
+model (one lacking datasets) is marked and ranked apart in the figures of means over datasets, and absent from the
+figures of a dataset it lacks."""
 from __future__ import annotations
 
 import json
 import math
 from pathlib import Path
+import shutil
 from typing import Any
 
 from matplotlib.figure import Figure
@@ -15,12 +18,13 @@ import pytest
 
 from genfast.cli import main
 from genfast.metrics import DATASETS, HUMANS, Summary, load_raw_data, summarise
-from genfast.plots import (plot_benchmark_bars, plot_benchmark_scatter, plot_confusion_matrices,
-                           plot_dataset_accuracy_bars, plot_entropy_by_condition,
-                           plot_error_consistency_by_condition, plot_error_consistency_matrix,
-                           plot_shape_bias_boxplot)
+from genfast.metrics.tables import PARTIAL
+from genfast.plots import (plot_accuracy_by_condition, plot_benchmark_bars, plot_benchmark_scatter,
+                           plot_confusion_matrices, plot_consistency, plot_dataset_accuracy_bars,
+                           plot_entropy_by_condition, plot_error_consistency_by_condition,
+                           plot_error_consistency_matrix, plot_shape_bias, plot_shape_bias_boxplot)
 from genfast.plots.benchmark import BENCHMARK_METRICS, SCATTER_PAIRS
-from genfast.plots.style import observer_styles
+from genfast.plots.style import PARTIAL_HATCH, observer_styles
 from genfast.testing.rawdata import CLASSES, write_fake_raw_data
 
 MODELS = ["alpha", "beta-net", "resnet50", "sd2-base"]
@@ -212,3 +216,106 @@ def test_shape_bias_boxplot(summary: Summary, observers: dict[str, Any]) -> None
     for category, mean in observers[HUMANS]["shape_bias_by_category_subject_mean"].items():
         per_subject = [observers[s]["shape_bias_by_category"].get(category) for s in SUBJECTS]
         assert mean == pytest.approx(np.mean([v for v in per_subject if v is not None]))  # NaN: not in the JSON
+
+
+# --- partial models: marked in the figures of means over datasets, absent where they lack the dataset ------------
+
+PARTIAL_MODEL, LACKS = "beta-net", ("rotation", "edge")
+PARTIAL_LABEL = observer_styles(MODELS)[PARTIAL_MODEL].label + PARTIAL
+
+
+@pytest.fixture(scope="module")
+def partial_summary(raw_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Summary:
+    """The raw data above without beta-net's rotation and edge files."""
+    root = tmp_path_factory.mktemp("partial") / "raw-data"
+    left_out = {f"{dataset}_{PARTIAL_MODEL}_session-1.csv" for dataset in LACKS}
+    shutil.copytree(raw_data, root, ignore=lambda folder, names: [n for n in names if n in left_out])
+    summary = summarise(load_raw_data(root).trials)
+    assert summary.missing_datasets == {PARTIAL_MODEL: list(LACKS)}
+    return summary
+
+
+def _texts(figure: Figure) -> list[str]:
+    """Every tick label, title, line label and legend text of `figure`."""
+    texts = [figure.get_suptitle()]
+    for ax in figure.axes:
+        texts += [t.get_text() for t in [*ax.get_xticklabels(), *ax.get_yticklabels()]]
+        texts += [ax.get_title(), *(line.get_label() for line in ax.get_lines())]
+    return texts + [t.get_text() for legend in figure.legends for t in legend.get_texts()]
+
+
+def _check_ranked_apart(ax: Any, values: dict[str, float], lower_is_better: bool, last: list[str]) -> None:
+    """The bars of `ax`: the observers of `values` best first, the partial model after them (and after `last`),
+    hatched and lighter, below a dotted line; a plain ranking would not put it last."""
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels[-1] == PARTIAL_LABEL and PARTIAL_MODEL not in labels
+    rows = [LABELS[label] for label in labels[:-1]]
+    complete = [name for name in rows if name not in last]
+    best_first = sorted(complete, key=lambda name: values[name], reverse=not lower_is_better)
+    assert rows == best_first + last
+    widths = [bar.get_width() for bar in ax.patches]
+    assert widths == [values[name] for name in [*rows, PARTIAL_MODEL]]
+    plain = sorted(values, key=lambda name: values[name], reverse=not lower_is_better)
+    assert plain[-1] != PARTIAL_MODEL  # ranked with the others, it would not come last
+    assert [bar.get_hatch() for bar in ax.patches] == [None] * len(rows) + [PARTIAL_HATCH]
+    colour = observer_styles(MODELS)[PARTIAL_MODEL].colour
+    shown = ax.patches[-1].get_facecolor()[:3]
+    assert all(a >= b for a, b in zip(shown, colour)) and sum(shown) > sum(colour)  # lighter
+    assert [line.get_ydata()[0] for line in ax.get_lines() if line.get_linestyle() == ":"] == [len(rows) - 0.5]
+
+
+@pytest.mark.parametrize("metric", BENCHMARK_METRICS)
+def test_benchmark_bars_rank_a_partial_model_apart(partial_summary: Summary, metric: str) -> None:
+    figure = plot_benchmark_bars(partial_summary, metric)
+    values = partial_summary.humanlike[metric] if metric != "ood_accuracy" else partial_summary.ood_accuracy
+    _check_ranked_apart(figure.axes[0], {n: values[n] for n in [*MODELS, HUMANS]}, metric == "accuracy_difference",
+                        last=[])
+    legend = [t.get_text() for t in figure.legends[0].get_texts()]
+    assert legend[-1] == f"{PARTIAL.strip()}: lacks a dataset, ranked apart"
+    assert PARTIAL_MODEL not in _texts(figure)
+
+
+def test_consistency_plot_ranks_a_partial_model_apart(partial_summary: Summary) -> None:
+    figure = plot_consistency(partial_summary)  # rows ranked by error consistency, the humans below the models
+    table = partial_summary.humanlike
+    _check_ranked_apart(figure.axes[0], table.loc[[*MODELS, HUMANS], "error_consistency"].to_dict(), False,
+                        last=[HUMANS])
+    for ax, metric in zip(figure.axes[1:], ("observed_consistency", "accuracy_difference")):
+        assert [bar.get_hatch() for bar in ax.patches][-1] == PARTIAL_HATCH
+        assert ax.patches[-1].get_width() == table.loc[PARTIAL_MODEL, metric]
+    assert PARTIAL_MODEL not in _texts(figure)
+
+
+def test_benchmark_scatter_labels_a_partial_model(partial_summary: Summary) -> None:
+    figure = plot_benchmark_scatter(partial_summary)
+    for ax in figure.axes:
+        assert PARTIAL_LABEL in [p.get_label() for p in _marker_lines(ax)]
+    assert PARTIAL_LABEL in [t.get_text() for t in figure.legends[0].get_texts()]
+    assert PARTIAL_MODEL not in _texts(figure)
+
+
+def test_per_dataset_figures_leave_out_a_model_lacking_the_dataset(partial_summary: Summary) -> None:
+    """Figures of one dataset at a time: no partial mark anywhere; the model is absent where it lacks the dataset."""
+    lacking = [plot_dataset_accuracy_bars(partial_summary, "edge"),
+               plot_error_consistency_matrix(partial_summary, "edge"),
+               plot_confusion_matrices(partial_summary, "edge"), plot_confusion_matrices(partial_summary, "rotation")]
+    having = [plot_shape_bias(partial_summary), plot_shape_bias_boxplot(partial_summary),
+              plot_error_consistency_matrix(partial_summary, "cue-conflict"),
+              plot_confusion_matrices(partial_summary, "contrast")]
+    for figure in lacking:
+        assert not any(PARTIAL_MODEL in text for text in _texts(figure)), figure.get_suptitle()
+    for figure in having:
+        assert any(text.startswith(PARTIAL_MODEL) for text in _texts(figure)), figure.get_suptitle()
+    for figure in [*lacking, *having]:
+        assert not any(PARTIAL.strip() in text for text in _texts(figure))
+        assert all(bar.get_hatch() is None for ax in figure.axes for bar in ax.patches)
+    edge_bars = lacking[0].axes[0]
+    assert len(edge_bars.patches) == len(edge_bars.get_yticklabels()) == len(MODELS)  # 3 models and the humans
+    for plot in (plot_accuracy_by_condition, plot_entropy_by_condition, plot_error_consistency_by_condition):
+        figure = plot(partial_summary)
+        panels = {ax.get_title(): [line.get_label() for line in _marker_lines(ax)] for ax in figure.axes
+                  if ax.get_visible()}
+        assert panels["contrast"] == list(LABELS)  # every model, unmarked
+        assert panels["rotation"] == [label for label in LABELS if label != PARTIAL_MODEL]
+        assert all(len(line.get_ydata()) for ax in figure.axes for line in _marker_lines(ax))
+        assert PARTIAL_MODEL in [t.get_text() for t in figure.legends[0].get_texts()]

@@ -11,7 +11,7 @@ from genfast.metrics.summary import Summary
 
 
 PARTIAL = " (partial)"
-"""Appended to a partial model's name in every table."""
+"""Appended to a partial model's name in every table and in every figure of means over datasets."""
 
 
 def display_tables(summary: Summary) -> list[tuple[str, pd.DataFrame]]:

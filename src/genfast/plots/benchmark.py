@@ -1,6 +1,8 @@
 """The benchmark's figures as the toolbox draws them: a bar plot per benchmark metric (OOD accuracy, accuracy
 difference, observed and error consistency; every model and the pooled humans, best first), a bar plot of the
-accuracy per non-parametric dataset, and the six scatter plots of one benchmark metric against another."""
+accuracy per non-parametric dataset, and the six scatter plots of one benchmark metric against another. In the
+figures of means over datasets a partial model (lacking a dataset) is labelled PARTIAL, its bar hatched and ranked
+after the others, as the tables rank it apart."""
 from __future__ import annotations
 
 import itertools
@@ -15,7 +17,7 @@ from genfast.metrics.summary import Summary
 from genfast.plots.definitions import PlotDefinitions, Style
 from genfast.plots.needs import require
 from genfast.plots.style import (EDGE_COLOUR, FONT_SIZE, family_legend, legend_entries, new_figure,
-                                 observer_styles, outside_legend, value_bars)
+                                 observer_styles, outside_legend, partial_last, value_bars)
 
 BENCHMARK_METRICS: dict[str, tuple[str, bool]] = {
     "ood_accuracy": ("OOD accuracy", False),
@@ -48,15 +50,16 @@ def _metric(metric: str) -> tuple[str, bool]:
 
 
 def _bar_figure(values: pd.Series, styles: dict[str, Style], metric: str, title: str) -> Figure:
-    """One horizontal bar per observer of `values` (of `metric`), best on top (the toolbox's order), coloured by
-    family; value axis from min(0, lowest) to the highest rounded up to a tenth (accuracy difference: to at least
-    0.15, the toolbox's limit)."""
+    """One horizontal bar per observer of `values` (of `metric`), best on top (the toolbox's order; partial models
+    ranked apart, after the others), coloured by family; value axis from min(0, lowest) to the highest rounded up
+    to a tenth (accuracy difference: to at least 0.15, the toolbox's limit)."""
     label, lower_is_better = _metric(metric)
     ranked = values.dropna().sort_values(ascending=lower_is_better, kind="stable")
-    names = list(ranked.index)
+    names = partial_last(list(ranked.index), styles)
+    ranked = ranked[names]
     figure = new_figure((6.5, _ROW_HEIGHT * len(names) + 1.3))
     ax = figure.subplots()
-    value_bars(ax, ranked.to_numpy(dtype=float), [styles[n].colour for n in names])
+    value_bars(ax, ranked.to_numpy(dtype=float), [styles[n] for n in names])
     top = max(0.0, math.ceil(ranked.max() * 10) / 10)
     if metric == "accuracy_difference":
         top = max(top, _ACCURACY_DIFFERENCE_LIMIT)
@@ -72,10 +75,11 @@ def _bar_figure(values: pd.Series, styles: dict[str, Style], metric: str, title:
 def plot_benchmark_bars(summary: Summary, metric: str, models: list[str] | None = None,
                         definitions: PlotDefinitions | None = None) -> Figure:
     """The toolbox's benchmark bar plot of `metric` (a key of BENCHMARK_METRICS): the mean over datasets of every
-    model and of the pooled humans, best on top; styles and names from `definitions`."""
+    model and of the pooled humans, best on top, then the partial models (hatched, ranked apart); styles and names
+    from `definitions`."""
     label = _metric(metric)[0]
     require(summary, f"{label} bar plot", "models", *(("humans",) if metric in HUMANLIKE_METRICS else ()))
-    styles = observer_styles(summary.models if models is None else models, definitions)
+    styles = observer_styles(summary.models if models is None else models, definitions, summary.partial_models)
     values = benchmark_values(summary, models)[metric]
     return _bar_figure(values, styles, metric, f"Benchmark: {label}, mean over datasets")
 
@@ -83,7 +87,7 @@ def plot_benchmark_bars(summary: Summary, metric: str, models: list[str] | None 
 def plot_dataset_accuracy_bars(summary: Summary, dataset: str, models: list[str] | None = None,
                                definitions: PlotDefinitions | None = None) -> Figure:
     """The toolbox's accuracy bar plot of one dataset (its nonparametric-benchmark-barplot): every model and the
-    pooled humans, best on top."""
+    pooled humans that have it, best on top (no partial mark: the accuracy is of this dataset alone)."""
     if dataset not in summary.datasets:
         raise ValueError(f"dataset {dataset!r} is not in the raw data (found: {', '.join(summary.datasets)})")
     require(summary, f"{dataset} accuracy bar plot", "models")
@@ -99,9 +103,10 @@ def plot_benchmark_scatter(summary: Summary, models: list[str] | None = None,
     """The toolbox's six scatter plots, one panel per pair of SCATTER_PAIRS: a marker per model and for the pooled
     humans; y from min(0, lowest) (OOD accuracy vs error consistency: -0.03) to the highest rounded up to a tenth;
     dashed, what independent observers would give: observed consistency c_exp = a h + (1 - a)(1 - h) at OOD
-    accuracy a with the humans' h, error consistency 0. The legend right of the panels."""
+    accuracy a with the humans' h, error consistency 0. The legend right of the panels (partial models labelled
+    PARTIAL)."""
     require(summary, "benchmark scatter plot", "models", "humans")
-    styles = observer_styles(summary.models if models is None else models, definitions)
+    styles = observer_styles(summary.models if models is None else models, definitions, summary.partial_models)
     table = benchmark_values(summary, [name for name in styles if name != HUMANS])  # in legend order
     human_accuracy = float(table.loc[HUMANS, "ood_accuracy"])
     figure = new_figure((11.0, 7.0))

@@ -1,6 +1,7 @@
 """How human-like each model's decisions are: accuracy difference, observed and error consistency with the
 human subjects, as horizontal bars (mean over datasets, one row per model, so that many models stay legible) with
-one dot per dataset; humans against each other for reference."""
+one dot per dataset; humans against each other for reference; partial models (lacking a dataset) labelled PARTIAL,
+hatched and ranked after the others."""
 from __future__ import annotations
 
 from matplotlib.figure import Figure
@@ -10,7 +11,7 @@ from genfast.metrics.benchmark import HUMANS
 from genfast.metrics.summary import Summary
 from genfast.plots.definitions import PlotDefinitions
 from genfast.plots.needs import require
-from genfast.plots.style import family_legend, new_figure, observer_styles, value_bars
+from genfast.plots.style import family_legend, new_figure, observer_styles, partial_last, value_bars
 
 _PANELS = (("error_consistency", "Error consistency (kappa)"),
            ("observed_consistency", "Observed consistency"),
@@ -20,21 +21,22 @@ _ROW_HEIGHT = 0.2  # inches per observer
 
 def plot_consistency(summary: Summary, models: list[str] | None = None,
                      definitions: PlotDefinitions | None = None) -> Figure:
-    """Three panels side by side, one row per model (best error consistency on top) and humans-vs-humans at the
-    bottom; bars coloured by family (legend right of the panels); styles and names from `definitions`."""
+    """Three panels side by side, one row per model (best error consistency on top), humans-vs-humans below them,
+    then the partial models (ranked apart, hatched); bars coloured by family (legend right of the panels); styles
+    and names from `definitions`."""
     require(summary, "consistency plot", "humans")
     models = summary.models if models is None else models
-    styles = observer_styles(models, definitions)
+    styles = observer_styles(models, definitions, summary.partial_models)
     table = summary.humanlike
     ranked = sorted((m for m in models if m in table.index), key=lambda m: -table.loc[m, "error_consistency"])
-    names = ranked + ([HUMANS] if HUMANS in table.index else [])
+    names = partial_last(ranked + ([HUMANS] if HUMANS in table.index else []), styles)
     by_dataset = summary.humanlike_by_dataset
     figure = new_figure((11.0, _ROW_HEIGHT * len(names) + 1.4))
     axes = figure.subplots(1, len(_PANELS), sharey=True)
     rng = np.random.default_rng(0)  # jitter of the per-dataset dots only
-    colours = [styles[n].colour for n in names]
+    shown = [styles[n] for n in names]
     for ax, (metric, title) in zip(axes, _PANELS):
-        value_bars(ax, table.loc[names, metric].to_numpy(dtype=float), colours)
+        value_bars(ax, table.loc[names, metric].to_numpy(dtype=float), shown)
         for i, name in enumerate(names):
             per_dataset = by_dataset.loc[name, metric].to_numpy(dtype=float)
             ax.scatter(per_dataset, i + rng.uniform(-0.22, 0.22, per_dataset.size), s=6, color="0.15",

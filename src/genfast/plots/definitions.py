@@ -56,6 +56,7 @@ class Style:
     label: str
     family: str
     family_colour: Colour | None = None  # None: the observer's own colour (the humans)
+    partial: bool = False  # a model lacking a dataset, in a figure of means over datasets (see observer_styles)
 
     @property
     def legend_colour(self) -> Colour:

@@ -3,8 +3,9 @@ outside the axes, figures made without pyplot (no global state, no window) and d
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
-from typing import Sequence
+from typing import Collection, Sequence
 
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
@@ -14,6 +15,7 @@ from matplotlib.legend import Legend
 from matplotlib.patches import Patch
 import numpy as np
 
+from genfast.metrics.tables import PARTIAL
 from genfast.plots.definitions import TOOLBOX_DEFINITIONS, Colour, PlotDefinitions, Style
 
 DPI = 150
@@ -22,12 +24,26 @@ FONT_SIZE = 8
 """Points: legends, tick labels and annotations of crowded figures (readable at the figure's printed size)."""
 EDGE_COLOUR = (0.3, 0.3, 0.3, 0.4)
 """Thin grey outline of markers and bars, so that light colours (the toolbox's supervised models) stay visible."""
+PARTIAL_HATCH = "////"
+"""Hatching of a partial model's bars (in EDGE_COLOUR, on the model's colour made lighter, so that it shows on any)."""
 _TEXT_LUMINANCE = 150 / 255  # the toolbox writes its light grey (230, 230, 230) models as (150, 150, 150) text
+_PARTIAL_LIGHTER = 0.5  # a partial model's bar: its colour this fraction of the way to white
 
 
-def observer_styles(models: list[str], definitions: PlotDefinitions | None = None) -> dict[str, Style]:
-    """Styles of `models` and of the pooled humans, in legend order (`definitions`: None for the toolbox's)."""
-    return (TOOLBOX_DEFINITIONS if definitions is None else definitions).styles(models)
+def observer_styles(models: list[str], definitions: PlotDefinitions | None = None,
+                    partial: Collection[str] = ()) -> dict[str, Style]:
+    """Styles of `models` and of the pooled humans, in legend order (`definitions`: None for the toolbox's). A figure
+    of means over datasets passes its `partial` models (Summary.partial_models: their means cover fewer datasets):
+    they are labelled PARTIAL, as in the tables, and marked `partial` (see partial_last, value_bars)."""
+    styles = (TOOLBOX_DEFINITIONS if definitions is None else definitions).styles(models)
+    return {name: replace(style, label=style.label + PARTIAL, partial=True) if name in partial else style
+            for name, style in styles.items()}
+
+
+def partial_last(names: Sequence[str], styles: dict[str, Style]) -> list[str]:
+    """`names` (ranked) with the partial models after the others, each group in its own order: ranked apart, as the
+    tables rank them."""
+    return sorted(names, key=lambda name: styles[name].partial)
 
 
 def new_figure(figsize: tuple[float, float]) -> Figure:
@@ -88,10 +104,20 @@ def text_colour(colour: Colour) -> Colour:
     return tuple(c * _TEXT_LUMINANCE / luminance for c in colour)  # type: ignore[return-value]
 
 
-def value_bars(ax: Axes, values: np.ndarray, colours: Sequence[Colour]) -> None:
-    """Horizontal bars, one per row (first row on top), each labelled with its value (three decimals)."""
+def value_bars(ax: Axes, values: np.ndarray, styles: Sequence[Style]) -> None:
+    """Horizontal bars, one per row (first row on top) in its observer's colour, each labelled with its value (three
+    decimals); a partial model's bar lighter and hatched (PARTIAL_HATCH), a dotted line above the first one when
+    complete rows come before it (partial_last)."""
     y = np.arange(len(values))
-    ax.barh(y, values, color=colours, height=0.72, edgecolor=EDGE_COLOUR[:3], linewidth=0.4)
+    bars = ax.barh(y, values, color=[style.colour for style in styles], height=0.72, edgecolor=EDGE_COLOUR[:3],
+                   linewidth=0.4)
+    for bar, style in zip(bars, styles):
+        if style.partial:
+            bar.set_facecolor(tuple(c + (1 - c) * _PARTIAL_LIGHTER for c in style.colour))
+            bar.set_hatch(PARTIAL_HATCH)
+    first_partial = next((i for i, style in enumerate(styles) if style.partial), 0)
+    if first_partial:
+        ax.axhline(first_partial - 0.5, color="0.5", linestyle=":", linewidth=0.8)
     for i, value in enumerate(values):
         ax.annotate(f"{value:.3f}", (max(value, 0.0), i), xytext=(2, 0), textcoords="offset points", ha="left",
                     va="center", fontsize=FONT_SIZE - 1, zorder=4)
@@ -104,9 +130,13 @@ def value_bars(ax: Axes, values: np.ndarray, colours: Sequence[Colour]) -> None:
 
 
 def family_legend(figure: Figure, styles: dict[str, Style], names: Sequence[str]) -> Legend:
-    """A legend of the families of `names` (a patch in each family's colour, in the order of `styles`) right of the
-    axes; call it after the layout."""
+    """A legend of the families of `names` (a patch in each family's colour, in the order of `styles`), and a hatched
+    patch when a partial model is among them, right of the axes; call it after the layout."""
     shown = set(names)
     families = {style.family: style.legend_colour for name, style in styles.items() if name in shown}
-    return outside_legend(figure, [Patch(facecolor=c, edgecolor=EDGE_COLOUR[:3], linewidth=0.4)
-                                   for c in families.values()], list(families), title="family")
+    handles = [Patch(facecolor=c, edgecolor=EDGE_COLOUR[:3], linewidth=0.4) for c in families.values()]
+    labels = list(families)
+    if any(styles[name].partial for name in names):
+        handles.append(Patch(facecolor="white", edgecolor=EDGE_COLOUR[:3], linewidth=0.4, hatch=PARTIAL_HATCH))
+        labels.append(f"{PARTIAL.strip()}: lacks a dataset, ranked apart")
+    return outside_legend(figure, handles, labels, title="family")
