@@ -86,6 +86,7 @@ METHODS = {
     "exhaustive-25": "exhaustive:n_samples=25",
     "exhaustive-25-x0-exp7": "exhaustive:n_samples=25",  # the exhaustive-25 run, scored with x0 exp(-7t)
     "genfast": "genfast",
+    "genfast-exp7": "genfast:weight_rate=7.0",  # the default before 2026-12-04 (Clark & Jaini's weight)
     "genfast-variance": "genfast:proposal='variance'",
     "genfast-cs": "genfast:stopping='confidence-sequence',max_samples=128",
     "genfast-48": "genfast:min_samples=48,max_samples=48",  # the default objective converged: no pruning
@@ -273,12 +274,18 @@ def objective_section(args, cache: Cache) -> dict:
             "pooled_all": pooled_all, "best": best}
 
 
+CHOICE_IMAGES = {"digits": 90, "glyphs": 124}
+"""Tuning images per condition of the objective choice (--images overrides both): half of the digits' tuning
+split, the first two renders of every glyph class."""
+
+
 def choose_section(args, cache: Cache) -> dict:
     """The default objective by out-of-distribution accuracy on both bundled models' tuning splits: the mean of the
     digits' pooled distorted accuracy and the glyphs' pooled accuracy over all their conditions (their clean
     tuning images are already out of distribution: a font style never trained on)."""
-    results = {model: objective_section(argparse.Namespace(**{**vars(args), "model": model}), cache)
-               for model in ("digits", "glyphs")}
+    results = {model: objective_section(argparse.Namespace(
+        **{**vars(args), "model": model, "images": args.images or images}), cache)
+        for model, images in CHOICE_IMAGES.items()}
     digits, glyphs = results["digits"]["pooled_distorted"], results["glyphs"]["pooled_all"]
     score = {name: (digits[name] + glyphs[name]) / 2 for name in OBJECTIVES}
     print("\n| objective | digits clean | digits distorted (pooled) | glyphs clean (held-out style) | "
@@ -304,12 +311,15 @@ def calibration_section(args, cache: Cache) -> dict:
     temperature = fit_temperature(runs, [data.labels] * len(runs))
     print(f"{args.model}: temperature minimising the NLL on the tuning split: {temperature:.4g} (package default "
           f"{DEFAULT_TEMPERATURE:g})")
+    rows = []
     for label, t in (("fitted", temperature), ("default", DEFAULT_TEMPERATURE)):
         for condition, run in zip(data.conditions, runs):
-            p = probabilities_at(run, t)
             ok = np.asarray(run["index"]) == data.labels
-            print(f"  {label:8s} {condition.label:22s} accuracy {ok.mean():.3f} ECE {ece(p.max(axis=1), ok):.3f}")
-    return {"model": args.model, "temperature": temperature}
+            error = ece(probabilities_at(run, t).max(axis=1), ok)
+            rows.append({"temperature": label, "condition": condition.label, "accuracy": ok.mean(), "ece": error})
+            print(f"  {label:8s} {condition.label:22s} accuracy {ok.mean():.3f} ECE {error:.3f}")
+    return {"model": args.model, "images": len(data.images), "temperature": temperature,
+            "default_temperature": DEFAULT_TEMPERATURE, "rows": rows}
 
 
 def digits_section(args, cache: Cache) -> dict:
@@ -480,16 +490,15 @@ def pareto_plot(rows: list[dict], path: Path) -> None:
     fig = new_figure((9, 3.6))
     for i, group in enumerate(("clean", "distorted")):
         ax = fig.add_subplot(1, 2, i + 1)
-        for row in rows:
-            ax.scatter(row[f"{group}_evaluations"], 100 * row[f"{group}_accuracy"], s=25)
-            ax.annotate(row["method"], (row[f"{group}_evaluations"], 100 * row[f"{group}_accuracy"]), fontsize=7,
-                        xytext=(3, 3), textcoords="offset points")
+        for row in rows:  # a legend, not labels at the points: methods of equal cost would overlap
+            ax.scatter(row[f"{group}_evaluations"], 100 * row[f"{group}_accuracy"], s=25, label=row["method"])
         ax.set_xscale("log")
         ax.xaxis.set_major_formatter(ScalarFormatter())
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("denoiser evaluations per image")
         ax.set_ylabel("accuracy (%)")
         ax.set_title(f"digits, {group}" + (" (pooled over conditions)" if group == "distorted" else ""))
+    fig.axes[-1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
     for written in save_figure(fig, path.parent, path.stem):
         print(f"wrote {written}")
 

@@ -389,6 +389,12 @@ Wall time: {train_minutes:.1f} min on {threads} CPU thread(s) (torch {torch_vers
 ## How the defaults were chosen
 {choices}
 
+## Probability temperature
+`Prediction.probabilities` uses `"temperature"` in genfast_model.json where it is set, fitted after training by
+likelihood on the tune split under the default method, clean and distorted (`python benchmarks/efficiency.py
+--section calibration --model {name}`; retraining does not write it). Without it genfast uses its package default,
+which was fitted the same way on the digits model.
+
 ## Limitations
 {limitations}
 """

@@ -168,7 +168,8 @@ def test_cli_rejects_bad_attention_levels(tmp_path: Path) -> None:
 def test_bundled_model_layout_size_and_savings() -> None:
     meta = json.loads((BUNDLE / "genfast_model.json").read_text())
     assert meta == {"format": "genfast-class-embedding-unet", "version": 1, "class_names": gd.CLASS_NAMES,
-                    "image_channels": 1, "image_size": 16, "prediction_type": "epsilon"}
+                    "image_channels": 1, "image_size": 16, "prediction_type": "epsilon",
+                    "temperature": 0.018}  # fitted on the tune split (benchmarks/efficiency.py --section calibration)
     weights = BUNDLE / "unet" / "diffusion_pytorch_model.safetensors"
     assert weights.stat().st_size < 1_000_000
     assert sum(f.stat().st_size for f in BUNDLE.rglob("*") if f.is_file()) < 1_100_000
@@ -177,7 +178,7 @@ def test_bundled_model_layout_size_and_savings() -> None:
                      r"`li2023` method", card)
     clf = genfast.Classifier("glyphs", gd.CLASS_NAMES, device="cpu")
     assert clf.adapter.unet.config.down_block_types[0] == "CrossAttnDownBlock2D"
-    assert clf.adapter.embeddings.shape[0] == 62
+    assert clf.adapter.embeddings.shape[0] == 62 and clf.temperature == 0.018
     assert clf.adapter.runner.share_prefix and clf.adapter.runner.cache_class_kv
     assert not clf.adapter.disabled_reasons
 

@@ -111,7 +111,7 @@ def test_published_parameters():
     li = Li2023()
     assert (li.error_space, li.loss, li.antithetic) == ("epsilon", "l2", False)
     gf = GenFast()
-    assert (gf.error_space, gf.weighting, gf.weight_rate, gf.proposal, gf.sampling) == ("x0", "exp", 7.0, "uniform",
+    assert (gf.error_space, gf.weighting, gf.weight_rate, gf.proposal, gf.sampling) == ("x0", "exp", 9.0, "uniform",
                                                                                        "lattice")
     assert (gf.round_size, gf.min_samples, gf.max_samples, gf.p_value, gf.stopping) == (4, 8, 48, 0.05, "t-test")
 
