@@ -430,6 +430,7 @@ def glyphs_section(args, cache: Cache) -> dict:
     li2023, ECE; and evaluations per image as the number of classes grows (10, 20, 40, 62)."""
     names = args.methods
     reference = "li2023" if "li2023" in names else names[0]
+    temperature = glyphs_temperature()
     rows, counts = [], {}
     for count in args.class_counts:
         limit = args.images if count == max(GLYPH_CLASS_COUNTS) else min(args.images or 10**9, args.class_images)
@@ -443,11 +444,11 @@ def glyphs_section(args, cache: Cache) -> dict:
                    "evaluations": float(np.mean(run["evaluations"])),
                    "reduction": float(np.mean(ref_run["evaluations"]) / np.mean(run["evaluations"])),
                    "gained": gained, "lost": lost, "p_value": p,
-                   "ece": ece(probabilities_at(run, DEFAULT_TEMPERATURE).max(axis=1), ok)}
+                   "ece": ece(probabilities_at(run, temperature).max(axis=1), ok)}
             rows.append(row)
             counts.setdefault(name, []).append((count, row["evaluations"]))
     print(f"\n| classes | images | method | accuracy | evals/image | fewer than {reference} | against {reference} "
-          f"(+/-, McNemar p) | ECE |")
+          f"(+/-, McNemar p) | ECE (temperature {temperature:g}) |")
     print("|---" * 8 + "|")
     for r in rows:
         versus = "" if r["method"] == reference else f"+{r['gained']}/-{r['lost']}, p={r['p_value']:.2g}"
@@ -461,7 +462,14 @@ def glyphs_section(args, cache: Cache) -> dict:
               f"from {k0} to {k1} classes")
     if args.plot:
         class_count_plot(counts, args.plot)
-    return {"rows": rows}
+    return {"temperature": temperature, "rows": rows}
+
+
+def glyphs_temperature() -> float:
+    """The temperature genfast.Classifier("glyphs", ...) uses: the bundled model's own, else the package default."""
+    from genfast.models import load_model
+
+    return load_model("glyphs", device="cpu").calibrated_temperature or DEFAULT_TEMPERATURE
 
 
 def class_count_plot(counts: dict[str, list[tuple[int, float]]], path: Path) -> None:
