@@ -233,6 +233,10 @@ def test_report_audit_command(edge: tuple[pd.DataFrame, Path, Path], tmp_path: P
     tables = read_tables((out / "audit.html").read_text()).tables
     assert {title: [cells[1] for cells, _ in rows] for title, rows in tables.items()} == {
         "ace on edge": ["bear1.png"], "toy on edge": ["airplane1.png"]}
+    assert "<a href='audit.html'>audit.html</a>" in (out / "summary.html").read_text()  # the summary links it
+    assert "[audit.html](audit.html)" in (out / "summary.md").read_text()
+    assert main(["report", "--raw-data", str(raw), "--out", str(tmp_path / "plain"), "--figures", "consistency"]) == 0
+    assert "audit.html" not in (tmp_path / "plain" / "summary.html").read_text()
     assert main(["report", "--raw-data", str(raw), "--out", str(out), "--images", str(images)]) == 2
     assert f"--images {images}: only used with --audit N" in capsys.readouterr().err
     assert main(["report", "--raw-data", str(raw), "--out", str(out), "--audit", "1", "--images",

@@ -49,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
         audit = [] if args.audit is None else [write_audit(raw.trials, args.out / "audit.html", args.audit,
                                                            args.images, args.models, source=str(args.raw_data))]
         written = write_report(raw.trials, args.out, args.models, source=str(args.raw_data), imagenet=raw.imagenet,
-                               definitions=definitions, figures=args.figures) + audit
+                               definitions=definitions, figures=args.figures, audit=audit[0] if audit else None
+                               ) + audit
     for path in written:
         print(path)
     return 0

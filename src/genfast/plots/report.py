@@ -18,13 +18,15 @@ from genfast.plots.style import observer_styles, save_figure
 
 def write_report(trials: pd.DataFrame, out_dir: str | Path, models: Sequence[str] | None = None,
                  source: str = "", imagenet: pd.DataFrame | None = None,
-                 definitions: PlotDefinitions | None = None, figures: Sequence[str] | None = None) -> list[Path]:
+                 definitions: PlotDefinitions | None = None, figures: Sequence[str] | None = None,
+                 audit: Path | None = None) -> list[Path]:
     """Draw the figures, write the LaTeX tables, summary.md and summary.html into `out_dir`; return every file
     written (summary.md and summary.html last).
 
     `imagenet` (RawData.imagenet) adds the models' ImageNet validation accuracy to the tables; `definitions`
     style the figures and name the models in the LaTeX tables (None: the toolbox's, see genfast.plots.definitions);
-    `figures` are the families drawn (keys of genfast.plots.figures.FIGURES; None: all the data allow).
+    `figures` are the families drawn (keys of genfast.plots.figures.FIGURES; None: all the data allow); `audit`, a
+    per-image audit page written beside the summary, is linked from it.
     """
     out = Path(out_dir)
     summary = summarise_models(trials, imagenet, models)
@@ -48,6 +50,11 @@ def write_report(trials: pd.DataFrame, out_dir: str | Path, models: Sequence[str
             "table{border-collapse:collapse;margin-bottom:1.5em}td,th{border:1px solid #ccc;padding:3px 8px}"
             "td{text-align:right}td:first-child{text-align:left}img{max-width:100%}</style></head><body>",
             "<h1>model-vs-human summary</h1>", f"<p>{intro}</p>"]
+    if audit is not None:
+        markdown += [f"Per-image audit (the images that cost each model most error consistency): [{audit.name}]"
+                     f"({audit.name})", ""]
+        html.append(f"<p>Per-image audit (the images that cost each model most error consistency): "
+                    f"<a href='{audit.name}'>{audit.name}</a></p>")
     for title, table in benchmark:
         markdown += [to_markdown(title, table), ""]
         html.append(to_html(title, table))
