@@ -56,3 +56,21 @@ def assert_loop_matches():
                                            atol=1e-7)
 
     return check
+
+
+@pytest.fixture
+def diffusers_warnings():
+    """The warnings diffusers logs during the test (its library logger does not propagate, so caplog misses them)."""
+    import logging
+
+    messages: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            messages.append(record.getMessage())
+
+    handler = Collect(logging.WARNING)
+    library = logging.getLogger("diffusers")
+    library.addHandler(handler)
+    yield messages
+    library.removeHandler(handler)

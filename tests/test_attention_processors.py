@@ -7,7 +7,7 @@ from diffusers.models.attention_processor import Attention, AttnProcessor2_0
 
 from genfast.models.attention import (
     ClassCrossAttnProcessor,
-    ClassRows,
+    ClassFreeAttnProcessor,
     triton_kernels,
     class_attention,
     resolve_attention,
@@ -83,16 +83,30 @@ def test_processor_matches_default_processor(cached):
     class_index = torch.tensor([2, 0, 2, 1])
     with torch.no_grad():
         expected = AttnProcessor2_0()(attn, hidden, conditioning[class_index])
-        rows = ClassRows()
-        attn.set_processor(ClassCrossAttnProcessor(AttnProcessor2_0(), rows, "sdpa"))
+        attn.set_processor(ClassCrossAttnProcessor(AttnProcessor2_0(), "sdpa"))
         if cached:
             attn.processor.cache(attn, conditioning)
         inactive = attn(hidden, encoder_hidden_states=conditioning[class_index])
-        with rows.active(class_index):
-            active = attn(hidden, encoder_hidden_states=None if cached else conditioning[class_index])
-    torch.testing.assert_close(inactive, expected)  # inactive: the original processor, unchanged
+        active = attn(hidden, encoder_hidden_states=None if cached else conditioning[class_index],
+                      class_index=class_index)  # as diffusers passes cross_attention_kwargs
+    torch.testing.assert_close(inactive, expected)  # no class index: the original processor, unchanged
     torch.testing.assert_close(active, expected, rtol=1e-5, atol=1e-6)
-    assert rows.class_index is None  # the context resets even though it was used
+
+
+def test_class_free_processor_ignores_the_class_index(diffusers_warnings):
+    """Self-attention gets the UNet's cross_attention_kwargs too: it takes class_index, silently, and ignores it."""
+    torch.manual_seed(0)
+    attn = Attention(query_dim=16, heads=2, dim_head=8).eval()
+    hidden = torch.randn(4, 7, 16)
+    with torch.no_grad():
+        expected = AttnProcessor2_0()(attn, hidden)
+        attn.set_processor(ClassFreeAttnProcessor(AttnProcessor2_0()))
+        out = attn(hidden, class_index=torch.tensor([2, 0, 2, 1]))
+        attn.set_processor(AttnProcessor2_0())
+        attn(hidden, class_index=torch.tensor([0]))  # what the wrapper avoids
+    torch.testing.assert_close(out, expected, rtol=0, atol=0)
+    assert diffusers_warnings == ["cross_attention_kwargs ['class_index'] are not expected by AttnProcessor2_0 and "
+                                  "will be ignored."]
 
 
 def test_shared_query_attend_matches_expanded_rows():
@@ -104,20 +118,17 @@ def test_shared_query_attend_matches_expanded_rows():
     sample_of_row = torch.tensor([0, 0, 0, 1, 1])
     with torch.no_grad():
         expected = AttnProcessor2_0()(attn, samples[sample_of_row], conditioning[class_index])
-        rows = ClassRows()
-        processor = ClassCrossAttnProcessor(AttnProcessor2_0(), rows, "sdpa")
+        processor = ClassCrossAttnProcessor(AttnProcessor2_0(), "sdpa")
         processor.cache(attn, conditioning)
-        with rows.active(class_index):
-            shared = processor.attend(attn, attn.to_q(samples), None, offsets)
+        shared = processor.attend(attn, attn.to_q(samples), None, class_index, offsets)
     torch.testing.assert_close(shared, expected, rtol=1e-5, atol=1e-6)
 
 
 def test_processor_without_conditioning_is_a_clear_error():
     attn = make_attention()
-    rows = ClassRows()
-    attn.set_processor(ClassCrossAttnProcessor(AttnProcessor2_0(), rows, "sdpa"))
-    with rows.active(torch.tensor([0])), pytest.raises(RuntimeError, match="encode_classes"):
-        attn(torch.randn(1, 7, 16))
+    attn.set_processor(ClassCrossAttnProcessor(AttnProcessor2_0(), "sdpa"))
+    with pytest.raises(RuntimeError, match="encode_classes"):
+        attn(torch.randn(1, 7, 16), class_index=torch.tensor([0]))
 
 
 def test_unsupported_reason():

@@ -2,22 +2,26 @@
 reads those of its class instead of carrying a copy of the prompt embeddings.
 
 :class:`ClassCrossAttnProcessor` is a diffusers attention processor for the cross-attention (``attn2``) layers.
-While class rows are active (:meth:`ClassRows.active`) it computes
-``out[b] = softmax(scale q[b] k[c(b)]^T) v[c(b)]`` with the chosen backend; otherwise it hands the call to the
-processor it replaced, so the untouched diffusers forward stays available as the baseline.
+Called with the rows' ``class_index`` (which the UNet forward passes as ``cross_attention_kwargs``, and diffusers
+hands on to every attention call), it computes ``out[b] = softmax(scale q[b] k[c(b)]^T) v[c(b)]`` with the chosen
+backend; without one it hands the call to the processor it replaced, so the untouched diffusers forward stays
+available as the baseline. No per-batch state is kept on the processors, so the forward is traceable
+(``torch.compile(fullgraph=True)``).
 :class:`ClassAddedKVAttnProcessor` does the same for diffusers' added-KV attention (the ``SimpleCrossAttn`` blocks
 of DeepFloyd IF and UnCLIP): the class's text keys/values (``add_k_proj``/``add_v_proj``) are read by class index
 and put before the row's own image keys/values, as ``AttnAddedKVProcessor2_0`` concatenates them.
-A text attention mask becomes a per-class additive bias on the text keys (:attr:`ClassRows.key_bias`), exactly as
-``UNet2DConditionModel.forward`` turns ``encoder_attention_mask`` into one; only the sdpa backend takes it.
+:class:`ClassFreeAttnProcessor` wraps the self-attention (``attn1``) layers, which get the same kwargs, so that
+they take the class index and ignore it.
+A text attention mask becomes a per-class additive bias on the text keys (:attr:`ClassCrossAttnProcessor.key_bias`,
+set once per class set), exactly as ``UNet2DConditionModel.forward`` turns ``encoder_attention_mask`` into one;
+only the sdpa backend takes it.
 """
 from __future__ import annotations
 
-import contextlib
 import functools
 import importlib
 from types import ModuleType
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -156,7 +160,7 @@ def added_kv_unsupported_reason(attn: Any) -> str | None:
     if getattr(attn, "added_kv_proj_dim", None) is None:
         return f"{type(attn).__name__} is neither a Transformer2DModel nor an added-KV attention layer"
     processor = attn.processor
-    processor = processor.original if isinstance(processor, ClassCrossAttnProcessor) else processor
+    processor = processor.original if isinstance(processor, ClassFreeAttnProcessor) else processor
     if type(processor).__name__ not in _ADDED_KV_PROCESSORS:
         return f"added-KV attention with the processor {type(processor).__name__}"
     features = {
@@ -169,57 +173,12 @@ def added_kv_unsupported_reason(attn: Any) -> str | None:
     return f"added-KV attention uses {', '.join(used)}" if used else None
 
 
-class ClassRows:
-    """What every class-indexed processor reads during one denoiser call: the class index of every batch row,
-    and the per-class additive bias on the text keys (from the text's attention mask; None without one)."""
+class ClassFreeAttnProcessor:
+    """The processor it replaced, taking and ignoring ``class_index``: what the self-attention (``attn1``) layers
+    run, since diffusers hands them the UNet's ``cross_attention_kwargs`` too (and warns about unknown ones)."""
 
-    def __init__(self) -> None:
-        self.class_index: torch.Tensor | None = None
-        self.key_bias: torch.Tensor | None = None  # [C, L]
-
-    @contextlib.contextmanager
-    def active(self, class_index: torch.Tensor) -> Iterator[None]:
-        """Within the block, processors read keys/values by ``class_index [B]``."""
-        self.class_index = class_index
-        try:
-            yield
-        finally:
-            self.class_index = None
-
-    def row_bias(self) -> torch.Tensor | None:
-        """The text-key bias of every active row ``[B, L]``, or None without a mask."""
-        return None if self.key_bias is None else self.key_bias.index_select(0, self.class_index)
-
-
-class ClassCrossAttnProcessor:
-    """Cross-attention by class index (cached per-class K/V, or per-row conditioning) with a chosen backend."""
-
-    added = False  # which projections make the text keys/values (see project_kv)
-
-    def __init__(self, original: Any, rows: ClassRows, backend: str) -> None:
+    def __init__(self, original: Any) -> None:
         self.original = original
-        self.rows = rows
-        self.backend = backend
-        self.kv: tuple[torch.Tensor, torch.Tensor] | None = None
-
-    def cache(self, attn: Any, conditioning: torch.Tensor) -> None:
-        """Project and keep the keys/values of every class: conditioning ``[C, L, Dc]``."""
-        self.kv = project_kv(attn, conditioning, self.added)
-
-    def class_keys_values(
-        self, attn: Any, encoder_hidden_states: torch.Tensor | None
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(keys, values, index)``: the cached class K/V read at the active class index, or the K/V of the
-        per-row conditioning read at ``arange(B)``."""
-        class_index = self.rows.class_index
-        if class_index is None:
-            raise RuntimeError(f"{type(self).__name__} needs active class rows")
-        if self.kv is not None:
-            return self.kv[0], self.kv[1], class_index
-        if encoder_hidden_states is None:
-            raise RuntimeError("no cached class keys/values and no conditioning passed; call encode_classes first")
-        key, value = project_kv(attn, encoder_hidden_states, self.added)
-        return key, value, torch.arange(key.shape[0], device=key.device)
 
     def _original(self, attn: Any, hidden_states: torch.Tensor, encoder_hidden_states: torch.Tensor | None,
                   attention_mask: torch.Tensor | None, temb: torch.Tensor | None) -> torch.Tensor:
@@ -233,27 +192,74 @@ class ClassCrossAttnProcessor:
         encoder_hidden_states: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         temb: torch.Tensor | None = None,
+        class_index: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        if self.rows.class_index is None:
+        return self._original(attn, hidden_states, encoder_hidden_states, attention_mask, temb)
+
+
+class ClassCrossAttnProcessor(ClassFreeAttnProcessor):
+    """Cross-attention by class index (cached per-class K/V, or per-row conditioning) with a chosen backend; called
+    without ``class_index``, the processor it replaced."""
+
+    added = False  # which projections make the text keys/values (see project_kv)
+
+    def __init__(self, original: Any, backend: str) -> None:
+        super().__init__(original)
+        self.backend = backend
+        self.kv: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.key_bias: torch.Tensor | None = None  # [C, L], from the class set's text mask (set_conditioning)
+
+    def cache(self, attn: Any, conditioning: torch.Tensor) -> None:
+        """Project and keep the keys/values of every class: conditioning ``[C, L, Dc]``."""
+        self.kv = project_kv(attn, conditioning, self.added)
+
+    def row_bias(self, class_index: torch.Tensor) -> torch.Tensor | None:
+        """The text-key bias of every class row ``[B, L]``, or None without a mask."""
+        return None if self.key_bias is None else self.key_bias.index_select(0, class_index)
+
+    def class_keys_values(
+        self, attn: Any, encoder_hidden_states: torch.Tensor | None, class_index: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(keys, values, index)``: the cached class K/V read at ``class_index``, or the K/V of the per-row
+        conditioning read at ``arange(B)``."""
+        if self.kv is not None:
+            return self.kv[0], self.kv[1], class_index
+        if encoder_hidden_states is None:
+            raise RuntimeError("no cached class keys/values and no conditioning passed; call encode_classes first")
+        key, value = project_kv(attn, encoder_hidden_states, self.added)
+        return key, value, torch.arange(key.shape[0], device=key.device)
+
+    def __call__(
+        self,
+        attn: Any,
+        hidden_states: torch.Tensor,
+        encoder_hidden_states: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        temb: torch.Tensor | None = None,
+        class_index: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        if class_index is None:
             return self._original(attn, hidden_states, encoder_hidden_states, attention_mask, temb)
         if attention_mask is not None or hidden_states.ndim != 3:
             raise ValueError("class-indexed cross-attention takes [B, N, C] hidden states and no attention mask")
-        return self.attend(attn, attn.to_q(hidden_states), encoder_hidden_states)
+        return self.attend(attn, attn.to_q(hidden_states), encoder_hidden_states, class_index)
 
     def attend(
         self,
         attn: Any,
         query: torch.Tensor,
         encoder_hidden_states: torch.Tensor | None,
+        class_index: torch.Tensor,
         sample_offsets: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Output ``[B, N, out]`` from projected queries ``[B or S, N, inner]`` (S: shared per sample row)."""
-        key, value, class_index = self.class_keys_values(attn, encoder_hidden_states)
+        """Output ``[B, N, out]`` from projected queries ``[B or S, N, inner]`` (S: shared per sample row) for
+        the class rows ``class_index [B]``."""
+        key, value, kv_index = self.class_keys_values(attn, encoder_hidden_states, class_index)
         rows, tokens, _ = query.shape
         heads, head_dim = key.shape[2], key.shape[3]
         q = query.view(rows, tokens, heads, head_dim)
-        out = class_attention(q, key, value, class_index, attn.scale, self.backend, sample_offsets,
-                              self.rows.row_bias())
+        out = class_attention(q, key, value, kv_index, attn.scale, self.backend, sample_offsets,
+                              self.row_bias(class_index))
         out = out.reshape(class_index.shape[0], tokens, heads * head_dim).to(query.dtype)
         out = attn.to_out[1](attn.to_out[0](out))
         return out / attn.rescale_output_factor if attn.rescale_output_factor != 1.0 else out
@@ -273,8 +279,9 @@ class ClassAddedKVAttnProcessor(ClassCrossAttnProcessor):
         encoder_hidden_states: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         temb: torch.Tensor | None = None,
+        class_index: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        if self.rows.class_index is None:
+        if class_index is None:
             return self._original(attn, hidden_states, encoder_hidden_states, attention_mask, temb)
         if attention_mask is not None or hidden_states.ndim != 4:
             raise ValueError("class-indexed added-KV attention takes [B, C, H, W] hidden states and no attention mask")
@@ -283,10 +290,10 @@ class ClassAddedKVAttnProcessor(ClassCrossAttnProcessor):
         hidden = hidden_states.view(batch, channels, -1).transpose(1, 2)
         if attn.group_norm is not None:
             hidden = attn.group_norm(hidden.transpose(1, 2)).transpose(1, 2)
-        key, value, class_index = self.class_keys_values(attn, encoder_hidden_states)
+        key, value, kv_index = self.class_keys_values(attn, encoder_hidden_states, class_index)
         tokens, heads, head_dim = hidden.shape[1], key.shape[2], key.shape[3]
         query = attn.to_q(hidden)
-        key, value, bias = key.index_select(0, class_index), value.index_select(0, class_index), self.rows.row_bias()
+        key, value, bias = key.index_select(0, kv_index), value.index_select(0, kv_index), self.row_bias(class_index)
         if not attn.only_cross_attention:
             key = torch.cat([key, attn.to_k(hidden).view(batch, tokens, heads, head_dim)], dim=1)
             value = torch.cat([value, attn.to_v(hidden).view(batch, tokens, heads, head_dim)], dim=1)

@@ -27,7 +27,7 @@ import torch
 from genfast.models.attention import (
     ClassAddedKVAttnProcessor,
     ClassCrossAttnProcessor,
-    ClassRows,
+    ClassFreeAttnProcessor,
     added_kv_unsupported_reason,
     resolve_attention,
     rows_of_samples,
@@ -137,6 +137,12 @@ def _prefix_blocker(unet: Any) -> str | None:
     return None
 
 
+def _original_processor(attn: Any) -> Any:
+    """The processor diffusers gave ``attn``: the one genfast wrapped if a runner over this UNet came before."""
+    processor = attn.processor
+    return processor.original if isinstance(processor, ClassFreeAttnProcessor) else processor
+
+
 class ClassConditionedUNet:
     """Runs a UNet2DConditionModel on ``(z_t [S], t [S], sample_offsets [S+1], class_index [B])`` rows."""
 
@@ -167,7 +173,6 @@ class ClassConditionedUNet:
             share_prefix = False
         self.share_prefix = share_prefix
         self.cache_class_kv = cache_class_kv
-        self.rows = ClassRows()
         self.processors: list[ClassCrossAttnProcessor] = []
         self._attention_layers: list[Any] = []
         if blocker is None:
@@ -198,20 +203,17 @@ class ClassConditionedUNet:
             if all(kind is ClassAddedKVAttnProcessor for _, kind in layers):
                 self.backend = "sdpa"
         for attn, kind in layers:
-            original = attn.processor
-            if isinstance(original, ClassCrossAttnProcessor):  # a UNet run before: wrap its original processor
-                original = original.original
             backend = "sdpa" if kind is ClassAddedKVAttnProcessor and self.backend == "triton" else self.backend
-            processor = kind(original, self.rows, backend)
+            processor = kind(_original_processor(attn), backend)
             attn.set_processor(processor)
             self.processors.append(processor)
             self._attention_layers.append(attn)
-        if self.backend == "xformers":
-            from diffusers.models.attention_processor import XFormersAttnProcessor
+        from diffusers.models.attention_processor import XFormersAttnProcessor
 
-            for module in self.unet.modules():
-                if isinstance(module, BasicTransformerBlock):
-                    module.attn1.set_processor(XFormersAttnProcessor())
+        for module in self.unet.modules():  # self-attention gets the class index too, and ignores it
+            if isinstance(module, BasicTransformerBlock):
+                original = XFormersAttnProcessor() if self.backend == "xformers" else _original_processor(module.attn1)
+                module.attn1.set_processor(ClassFreeAttnProcessor(original))
 
     @property
     def uses_plain_forward(self) -> bool:
@@ -253,12 +255,13 @@ class ClassConditionedUNet:
         self.aug = unet.get_aug_embed(emb=torch.empty(0, device=device, dtype=dtype),
                                       encoder_hidden_states=self.conditioning, added_cond_kwargs=self.added)
         self.states = unet.process_encoder_hidden_states(self.conditioning, self.added)
-        self.rows.key_bias = None if mask is None else (1 - mask.to(device, dtype)) * -10000.0
+        key_bias = None if mask is None else (1 - mask.to(device, dtype)) * -10000.0
         if mask is not None and self.backend != "sdpa":
             self._disable("attention", f"the text has an attention mask, which the {self.backend} backend does not "
                           "take; using sdpa")
             self.backend = "sdpa"
         for processor, attn in zip(self.processors, self._attention_layers):
+            processor.key_bias = key_bias
             if mask is not None:
                 processor.backend = "sdpa"
             if self.cache_class_kv:
@@ -294,8 +297,7 @@ class ClassConditionedUNet:
         if self.states is None:
             raise RuntimeError("no class conditioning: call encode_classes first")
         states = None if self.cache_class_kv else self.states.index_select(0, class_index)
-        with self.rows.active(class_index):
-            return self._forward_rows(z_t, t, sample_offsets, class_index, states)
+        return self._forward_rows(z_t, t, sample_offsets, class_index, states)
 
     def _forward_rows(
         self,
@@ -306,10 +308,12 @@ class ClassConditionedUNet:
         conditioning: torch.Tensor | None,
     ) -> torch.Tensor:
         """UNet2DConditionModel.forward (diffusers 0.42) on class rows: conv_in and the time embedding once per
-        sample row, the per-class addition embedding added per class row, cross-attention by class index, and with
-        ``share_prefix`` the first down block up to its first cross-attention once per sample row.
+        sample row, the per-class addition embedding added per class row, cross-attention by class index (passed
+        to every processor as ``cross_attention_kwargs``), and with ``share_prefix`` the first down block up to its
+        first cross-attention once per sample row.
         ``conditioning`` is the projected states per class row, or None when the K/V are cached."""
         unet = self.unet
+        by_class = {"class_index": class_index}
         rows = rows_of_samples(sample_offsets, class_index.shape[0])
         up_factor = 2**unet.num_upsamplers
         forward_upsample_size = any(dim % up_factor != 0 for dim in z_t.shape[-2:])
@@ -325,11 +329,13 @@ class ClassConditionedUNet:
             first = down_blocks.pop(0)
             hidden = first.resnets[0](hidden, emb)
             emb = emb.index_select(0, rows)
-            hidden = self._first_transformer(first.attentions[0], hidden, rows, sample_offsets, conditioning)
+            hidden = self._first_transformer(first.attentions[0], hidden, rows, sample_offsets, class_index,
+                                             conditioning)
             residuals.append(hidden)
             for resnet, transformer in zip(first.resnets[1:], first.attentions[1:]):
                 hidden = resnet(hidden, emb)
-                hidden = transformer(hidden, encoder_hidden_states=conditioning, return_dict=False)[0]
+                hidden = transformer(hidden, encoder_hidden_states=conditioning, cross_attention_kwargs=by_class,
+                                     return_dict=False)[0]
                 residuals.append(hidden)
             if first.downsamplers is not None:
                 for downsampler in first.downsamplers:
@@ -346,14 +352,16 @@ class ClassConditionedUNet:
 
         for block in down_blocks:
             if getattr(block, "has_cross_attention", False):
-                hidden, block_residuals = block(hidden_states=hidden, temb=emb, encoder_hidden_states=conditioning)
+                hidden, block_residuals = block(hidden_states=hidden, temb=emb, encoder_hidden_states=conditioning,
+                                                cross_attention_kwargs=by_class)
             else:
                 hidden, block_residuals = block(hidden_states=hidden, temb=emb)
             residuals.extend(block_residuals)
 
         if unet.mid_block is not None:
             if getattr(unet.mid_block, "has_cross_attention", False):
-                hidden = unet.mid_block(hidden, emb, encoder_hidden_states=conditioning)
+                hidden = unet.mid_block(hidden, emb, encoder_hidden_states=conditioning,
+                                        cross_attention_kwargs=by_class)
             else:
                 hidden = unet.mid_block(hidden, emb)
 
@@ -365,7 +373,8 @@ class ClassConditionedUNet:
             if not is_final_block and forward_upsample_size:
                 upsample_size = residuals[-1].shape[2:]
             kwargs: dict[str, Any] = (
-                {"encoder_hidden_states": conditioning} if getattr(block, "has_cross_attention", False) else {}
+                {"encoder_hidden_states": conditioning, "cross_attention_kwargs": by_class}
+                if getattr(block, "has_cross_attention", False) else {}
             )
             hidden = block(
                 hidden_states=hidden,
@@ -385,6 +394,7 @@ class ClassConditionedUNet:
         hidden: torch.Tensor,
         rows: torch.Tensor,
         sample_offsets: torch.Tensor,
+        class_index: torch.Tensor,
         conditioning: torch.Tensor | None,
     ) -> torch.Tensor:
         """Transformer2DModel.forward whose first block runs per sample row up to the cross-attention query."""
@@ -403,10 +413,12 @@ class ClassConditionedUNet:
         hidden = block.attn1(block.norm1(hidden), encoder_hidden_states=None, attention_mask=None) + hidden
         query = block.attn2.to_q(block.norm2(hidden))
         processor = block.attn2.processor
-        hidden = processor.attend(block.attn2, query, conditioning, sample_offsets) + hidden.index_select(0, rows)
+        shared = processor.attend(block.attn2, query, conditioning, class_index, sample_offsets)
+        hidden = shared + hidden.index_select(0, rows)
         hidden = block.ff(block.norm3(hidden)) + hidden
         for block in transformer.transformer_blocks[1:]:
-            hidden = block(hidden, encoder_hidden_states=conditioning)
+            hidden = block(hidden, encoder_hidden_states=conditioning,
+                           cross_attention_kwargs={"class_index": class_index})
 
         batch = hidden.shape[0]
         if not transformer.use_linear_projection:
