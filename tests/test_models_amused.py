@@ -17,7 +17,7 @@ from genfast.testing.amused import make_tiny_amused_pipeline
 
 CLASSES = ["cat", "dog", "airplane", "a very small bird"]
 PROMPT = "a photo of a {}"
-ELIMINATION = GenFast(round_size=4, min_samples=4, max_samples=16)
+ELIMINATION = GenFast(weight_rate=7.0, round_size=4, min_samples=4, max_samples=16)  # prunes on these images
 
 
 @pytest.fixture(scope="module")
