@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # One whole GPU pass for a lent GPU machine (one call of the device tool): build with CUDA for the card, run the
-# CUDA and Triton tests, the kernel microbenchmarks and the throughput benchmark, and keep the logs and JSON
-# under $OUT (or ./gpu-out). The machine's image has torch, triton and transformers but no diffusers: carry
-# wheels for diffusers (and what it needs) in .whl/ and install them first, as the device tool's README says.
+# CUDA and Triton tests, the kernel microbenchmarks and the throughput benchmark (its JSON rows carry the device's
+# busy fraction from torch.profiler, device_busy), and keep the logs and JSON under $OUT (or ./gpu-out). The
+# machine's image has torch, triton and transformers but no diffusers: carry wheels for diffusers (and what it
+# needs) in .whl/ and install them first, as the device tool's README says.
 set -uo pipefail
 out="${OUT:-gpu-out}"
 mkdir -p "$out"
@@ -15,7 +16,7 @@ export PYTHONPATH="src:${PYTHONPATH:-}" GENFAST_REQUIRE_NATIVE=1 PYTHONUNBUFFERE
 python3 -m genfast.info | tee "$out/info.txt"
 python3 -m pytest -q -rs tests/test_noise.py tests/test_error_reduce.py tests/test_kernels_class_attention.py \
   tests/test_kernels_shared_query_attention.py tests/test_kernels_ops.py tests/test_attention_processors.py \
-  tests/test_models_unet.py tests/test_loop_syncs.py tests/test_compile.py \
+  tests/test_models_unet.py tests/test_loop_syncs.py tests/test_compile.py tests/test_throughput_busy.py \
   2>&1 | tee "$out/tests.txt" | tail -15
 python3 -m pytest -q benchmarks/bench_kernels.py --benchmark-only --benchmark-json "$out/bench_kernels.json" \
   2>&1 | tail -25

@@ -42,6 +42,13 @@ every baseline batch size, >= 1.5x where an exact saving applies.
 Each speed row also prints a roofline line: FLOPs of one plain evaluation (torch.utils.flop_counter) times
 genfast's evaluations/s, the effective FLOP/s, against the GPU's dense fp16 peak where it is known (exact savings
 make the effective rate exceed what the device computes).
+On a GPU each speed row also runs genfast once more, untimed, under torch.profiler and reports how busy the device
+was: the union of its kernel, memcpy and memset intervals (concurrent streams counted once) over genfast's timed
+region as the host sees it (a record_function range from the start of the timed work to its final synchronize),
+so host stalls before the first kernel, between kernels and after the last count as idle. The profiler slows the
+host, so where the host is the bottleneck this reads lower than the unprofiled run would; the row keeps the
+profiled window next to the timed seconds. Target (issue 13): busy >= 95% on the bundled model and tiny SD. A CPU
+row has no busy fraction (n/a: no device).
 
 Accuracy mode classifies the bundled digits' held-out split with Li et al.'s 10-class schedule (50,500 / 5,1:
 2,750 evaluations per image) and with the other methods at several budgets, and reports how many evaluations
@@ -60,6 +67,7 @@ import sys
 import tempfile
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import partial
@@ -69,6 +77,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.profiler import ProfilerActivity, profile, record_function
 
 import genfast
 from genfast.api import Classifier, image_key
@@ -239,6 +248,76 @@ def peak_tflops(device: torch.device) -> float | None:
         return None
     name = torch.cuda.get_device_name(device)
     return next((peak for key, peak in PEAK_TFLOPS.items() if key in name), None)
+
+
+TIMED_REGION = "throughput.genfast_timed"
+"""The record_function range around genfast's timed work: the window the device's busy fraction is taken over."""
+DEVICE_WORK = frozenset({"kernel", "gpu_memcpy", "gpu_memset"})
+"""Kineto's activity types of work executing on the device (the work torch.cuda._annotate_cuda_graph_trace counts);
+the device-side copies of record_function ranges ("gpu_user_annotation") and synchronisation records are not."""
+BUSY_TARGET = 0.95  # issue 13: the device busy >= 95% of the run on the bundled model and tiny SD
+
+
+def covered_length(intervals: Iterable[tuple[float, float]], window: tuple[float, float]) -> float:
+    """The length of the union of the (start, end) `intervals` inside `window`: overlapping ones (kernels on
+    concurrent streams) counted once, whatever lies outside the window left out."""
+    low, high = window
+    total, reach = 0.0, low
+    for start, end in sorted(intervals):
+        start, end = max(start, reach), min(end, high)
+        if end > start:  # sorted by start, so whatever of [start, end] precedes `reach` is already counted
+            total, reach = total + end - start, end
+    return total
+
+
+@dataclass(frozen=True)
+class DeviceBusy:
+    """How busy the device was in a profiled run: `device_s` seconds of work (the union of its kernels, copies and
+    sets) within the `window_s` seconds of the host's timed region, from `events` device-work events in it."""
+
+    device_s: float
+    window_s: float
+    events: int
+
+    @property
+    def fraction(self) -> float:
+        return self.device_s / self.window_s
+
+
+def device_busy(events: Iterable[Any], region: str = TIMED_REGION) -> DeviceBusy:
+    """The device's busy time within the host-side range `region` of a torch.profiler trace (`prof.events()`:
+    FunctionEvents, times in us). The window is the range as the host recorded it, not the first to the last
+    kernel, so host stalls before the first kernel and after the last count as idle."""
+    events = list(events)
+    ranges = [e.time_range for e in events if e.name == region and e.activity_type == "user_annotation"]
+    if len(ranges) != 1:
+        raise ValueError(f"expected one host-side {region!r} range in the trace, found {len(ranges)}")
+    low, high = ranges[0].start, ranges[0].end
+    work = [(e.time_range.start, e.time_range.end) for e in events if e.activity_type in DEVICE_WORK]
+    inside = sum(1 for start, end in work if end > low and start < high)
+    return DeviceBusy(covered_length(work, (low, high)) / 1e6, (high - low) / 1e6, inside)
+
+
+def busy_fields(busy: DeviceBusy | None) -> dict[str, Any]:
+    """A speed row's busy columns: the fraction and its parts, the 95% target, and a note where there is no
+    fraction (a CPU row: no device; a trace without device work: the profiler did not trace the device)."""
+    fields = {"device_busy": None, "device_busy_s": None, "profiled_s": None, "busy_target": BUSY_TARGET,
+              "busy_target_met": None, "busy_note": "no device"}
+    if busy is None:
+        return fields
+    fields.update(device_busy_s=busy.device_s, profiled_s=busy.window_s)
+    if busy.events == 0:
+        return fields | {"busy_note": "the profiler recorded no device work (is CUPTI available?)"}
+    return fields | {"device_busy": busy.fraction, "busy_target_met": busy.fraction >= BUSY_TARGET,
+                     "busy_note": "genfast run once more, untimed, under torch.profiler"}
+
+
+def busy_text(row: dict[str, Any]) -> str:
+    """A row's busy fraction against its target, or n/a and why."""
+    if row["device_busy"] is None:
+        return f"n/a ({row['busy_note']})"
+    met = "met" if row["busy_target_met"] else "not met"
+    return f"{100 * row['device_busy']:.1f}% (>= {100 * row['busy_target']:g}%: {met})"
 
 
 def their_unet(adapter: UNetAdapter, dtype: torch.dtype) -> torch.nn.Module:
@@ -791,15 +870,24 @@ def run_genfast(case: Case, method: Method, seed: int, batch_size: int,
     try:
         _sync(adapter.device)
         start = time.perf_counter()
-        z0 = case.z0 if case.pixels is None else adapter.encode_images(case.pixels)
-        score_images(adapter, method, z0, case.keys, seed=seed, batch_size=batch_size, on_finished=finished,
-                     denoise=None if denoise is None else recording)
-        _sync(adapter.device)
+        with record_function(TIMED_REGION):
+            z0 = case.z0 if case.pixels is None else adapter.encode_images(case.pixels)
+            score_images(adapter, method, z0, case.keys, seed=seed, batch_size=batch_size, on_finished=finished,
+                         denoise=None if denoise is None else recording)
+            _sync(adapter.device)
         elapsed = time.perf_counter() - start
     finally:
         if denoise is None:
             delattr(adapter, hook)
     return predictions, evaluations, elapsed, calls
+
+
+def profiled_busy(case: Case, method: Method, seed: int, batch_size: int, denoise=None) -> DeviceBusy:
+    """genfast's run once more under torch.profiler (untimed: the profiler slows the host, so the timed runs go
+    without it), and how busy the device was in its timed region."""
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        run_genfast(case, method, seed, batch_size, denoise)
+    return device_busy(prof.events())
 
 
 def replay_floor(case: Case, calls: list, denoise=None) -> float:
@@ -872,6 +960,7 @@ def speed(args, device: torch.device, tmp: Path) -> list[dict]:
             gen_times.append(gen_s)
             flops = flops_per_evaluation(case, calls[0])
             del calls
+        busy = profiled_busy(case, method, args.seed, batch_size, compiled) if device.type == "cuda" else None
         # decisions: the plain loop draws genfast's noise itself; their loop once more (untimed) on genfast's noise
         if unet is not None:
             base_pred = run_li_real(case, method, args.seed, unet, li_batch_sizes[0], genfast_noise=True)[0]
@@ -898,7 +987,7 @@ def speed(args, device: torch.device, tmp: Path) -> list[dict]:
             "target_speedup": target, "target_met": min(r["speedup"] for r in base_rows) >= target,
             "timed_from": "latents" if case.pixels is None else "pixels", "compile": args.compile,
             "warm_up_s": warm_s, "flops_per_evaluation": flops, "effective_tflops": flops * gen_evals / gen_s / 1e12,
-            "peak_tflops": peak_tflops(device),
+            "peak_tflops": peak_tflops(device), **busy_fields(busy),
         }
         results.append(row)
         for r in base_rows:
@@ -914,11 +1003,14 @@ def speed(args, device: torch.device, tmp: Path) -> list[dict]:
         print(f"genfast@{batch_size:<4d} {gen_s:8.2f} s  {row['genfast_evals_per_s']:9.1f} evals/s{mode}\n"
               f"floor        {floor_s:8.2f} s  overhead {100 * row['overhead_over_floor']:.1f}%  "
               f"decisions agree {100 * row['decisions_agree']:.0f}% ({decided})", flush=True)
+        profiled = (f": device {row['device_busy_s']:.3f} s of the profiled run's {row['profiled_s']:.3f} s (timed "
+                    f"unprofiled: {gen_s:.3f} s)" if row["device_busy"] is not None else "")
+        print(f"busy         {busy_text(row)}{profiled}", flush=True)
         del case, unet, baseline
     print("\n| model | baseline | device | dtype | images | evals | baseline evals/s (batch) | "
           "genfast evals/s (batch) | genfast / baseline | overhead vs floor | peak MiB (base / genfast) | "
-          "same decisions | exact savings (not applicable) | target |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "same decisions | exact savings (not applicable) | target | device busy |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         base = ", ".join(f"{x['evals_per_s']:.1f} ({x['batch_size']})" for x in r["baseline_runs"])
         ratio = ", ".join(f"{x['speedup']:.2f}x" for x in r["baseline_runs"])
@@ -928,7 +1020,7 @@ def speed(args, device: torch.device, tmp: Path) -> list[dict]:
         print(f"| {r['model']} | {r['baseline_label']} | {r['device']} | {r['dtype']} | {r['images']} | "
               f"{r['evaluations']} | {base} | {r['genfast_evals_per_s']:.1f} ({r['batch_size']}) | {ratio} | "
               f"{100 * r['overhead_over_floor']:.1f}% | {r['baseline_peak_mib']:.0f} / {r['genfast_peak_mib']:.0f} | "
-              f"{100 * r['decisions_agree']:.0f}% | {savings} | {target} |")
+              f"{100 * r['decisions_agree']:.0f}% | {savings} | {target} | {busy_text(r)} |")
     return results
 
 
@@ -977,7 +1069,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="comma-separated: digits, tiny-sd, sd2 and the families sdxl, sd3, flux, dit, if, amused, "
                              "janus (default: digits,tiny-sd, plus sd2 on a GPU)")
     parser.add_argument("--images", type=int, default=None, help="images per model (default: a few per model)")
-    parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
+    parser.add_argument("--device", default=None,
+                        help="cuda or cpu (default: cuda when available); on cuda each speed row also reports the "
+                             "fraction of genfast's timed run the device was busy, from torch.profiler (target "
+                             ">= 95%%)")
     parser.add_argument("--dtype", default=None, choices=("float32", "float16", "bfloat16"),
                         help="genfast's dtype (default: the adapter's; their loop runs fp16 on GPU, fp32 on CPU)")
     parser.add_argument("--batch-size", type=int, default=None, help="genfast's rows per denoiser call")
