@@ -1,7 +1,8 @@
 """genfast against a baseline at equal work, measured in one run on the same model and images.
 
-    python benchmarks/throughput.py                      # speed: digits, tiny-sd (+ sd2 on a GPU)
-    python benchmarks/throughput.py --models sd2 --images 4 --json out.json
+    python benchmarks/throughput.py                      # speed: digits, tiny-sd (+ sd15, sd2 on a GPU)
+    python benchmarks/throughput.py --models sd15,sd2 --images 4 --json out.json
+    python benchmarks/throughput.py --models digits,sd2 --images digits=8,sd2=1 --dtype bfloat16
     python benchmarks/throughput.py --models sdxl,sd3,flux,dit,if,amused,janus   # one row per model family
     python benchmarks/throughput.py --mode accuracy      # evaluations per image at Li et al.'s accuracy
 
@@ -14,7 +15,7 @@ Speed mode times, for each model, with Li et al.'s schedule (equal work on both 
             it runs again at genfast's batch size (--li-batch-size), which their code allows too. It replaced an
             earlier rewrite of their loop (`li_baseline`), as fast as it at equal batch size and threads (within
             this machine's noise), whose 1.7-2.1x compared genfast's 256-row batches with 32-row ones
-            (benchmarks/RESULTS.md). The baseline of digits, tiny-sd and sd2.
+            (benchmarks/RESULTS.md). The baseline of digits, tiny-sd, sd15 and sd2.
   plain     the baseline of a family row (sdxl, sd3, flux, dit, if, amused, janus; FAMILIES): the family's own
             pipeline in a plain loop (`PlainPipeline`, `plain_li_loop`), as a researcher would write it: Li et
             al.'s staged loop over the flattened (class, sample) rows, one image at a time, in batches of 32 rows
@@ -42,6 +43,20 @@ every baseline batch size, >= 1.5x where an exact saving applies.
 Each speed row also prints a roofline line: FLOPs of one plain evaluation (torch.utils.flop_counter) times
 genfast's evaluations/s, the effective FLOP/s, against the GPU's dense fp16 peak where it is known (exact savings
 make the effective rate exceed what the device computes).
+On a GPU each speed row also runs genfast once more, untimed, under torch.profiler and reports how busy the device
+was: the union of its kernel, memcpy and memset intervals (concurrent streams counted once) over genfast's timed
+region as the host sees it (a record_function range from the start of the timed work to its final synchronize),
+so host stalls before the first kernel, between kernels and after the last count as idle. The profiled run is a
+bounded window (--profile-images): genfast's whole run on all the row's images for the bundled model and tiny SD,
+on the first image for any other model (a Stable Diffusion architecture's image is 1,525 evaluations, ~24 batches
+of 64 rows, ~5 x 10^5 trace events; PROFILE_IMAGES); the trace is read from the profiler's Kineto results
+directly (trace_events: a few us an event, against ~100 us through prof.events()). The profiler slows the host,
+so where the host is the bottleneck this reads lower than the unprofiled run would; the row keeps the profiled
+window next to the timed seconds. Target (issue 13): busy >= 95% on the bundled model and tiny SD, judged there
+only (elsewhere the fraction is reported, the target n/a). A CPU row has no busy fraction (n/a: no device).
+The sd15 and sd2 rows are the real SD 1.5 and SD 2-base UNet architectures (LATENT_MODELS, from the published
+configs, written out: nothing is downloaded) with random weights on random 64x64 latents (512x512 images; 16x16 on
+a CPU, where neither is run by default) and random conditioning shaped as their text encoders' output, 16 classes.
 
 Accuracy mode classifies the bundled digits' held-out split with Li et al.'s 10-class schedule (50,500 / 5,1:
 2,750 evaluations per image) and with the other methods at several budgets, and reports how many evaluations
@@ -60,6 +75,7 @@ import sys
 import tempfile
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import partial
@@ -69,6 +85,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.profiler import ProfilerActivity, profile, record_function
 
 import genfast
 from genfast.api import Classifier, image_key
@@ -90,13 +107,35 @@ from genfast.testing.janus import make_tiny_janus_model
 from genfast.testing.sd3 import make_tiny_sd3_pipeline
 from genfast.testing.sdxl import make_tiny_sdxl_pipeline
 
-# Stable Diffusion 2's UNet (stabilityai/stable-diffusion-2-base), built with random weights.
-SD2_UNET = dict(
+# The real Stable Diffusion architectures with random weights, built from their published configs (written out
+# here: nothing is downloaded). The UNet configs name what the diffusers defaults do not already give (act_fn silu,
+# norm_num_groups 32, norm_eps 1e-5, flip_sin_to_cos, freq_shift 0, downsample_padding 1, mid_block_scale_factor 1,
+# as both published configs have); sample_size is the latent side, set per device. The text encoder is not built:
+# its cost is once per class, and its config gives the conditioning's shape (hidden_size x max_position_embeddings
+# tokens), which the random per-class conditioning takes.
+SD15_UNET = dict(  # runwayml/stable-diffusion-v1-5 unet/config.json (the same as CompVis/stable-diffusion-v1-4's)
+    in_channels=4, out_channels=4, layers_per_block=2, block_out_channels=(320, 640, 1280, 1280),
+    down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
+    up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+    attention_head_dim=8, cross_attention_dim=768, use_linear_projection=False,
+)
+SD15_TEXT = dict(  # its text_encoder/config.json: CLIP ViT-L/14's text tower (openai/clip-vit-large-patch14)
+    hidden_size=768, intermediate_size=3072, num_attention_heads=12, num_hidden_layers=12,
+    max_position_embeddings=77, vocab_size=49408, hidden_act="quick_gelu",
+)
+SD2_UNET = dict(  # stabilityai/stable-diffusion-2-base unet/config.json
     in_channels=4, out_channels=4, layers_per_block=2, block_out_channels=(320, 640, 1280, 1280),
     down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
     up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
     attention_head_dim=(5, 10, 20, 20), cross_attention_dim=1024, use_linear_projection=True,
 )
+SD2_TEXT = dict(  # its text_encoder/config.json: OpenCLIP ViT-H/14's text tower, its last layer left out
+    hidden_size=1024, intermediate_size=4096, num_attention_heads=16, num_hidden_layers=23,
+    max_position_embeddings=77, vocab_size=49408, hidden_act="gelu",
+)
+LATENT_MODELS = {"sd15": (SD15_UNET, SD15_TEXT), "sd2": (SD2_UNET, SD2_TEXT)}
+"""The models whose rows run a real architecture on random latents (LatentUNetAdapter): name -> (UNet config,
+text encoder config). 512x512 images (64x64 latents) on a GPU, 128x128 (16x16) on a CPU."""
 LI_UPSTREAM = ("diffusion-classifier/diffusion-classifier, eval_prob_adaptive.py (eval_prob_adaptive, eval_error) as "
                "of commit e9f772d78b75976112d88a1002c496f6ef0cb27e (file last changed in a544da9c)")
 LI_LOSSES = {"l2": F.mse_loss, "l1": F.l1_loss, "huber": F.huber_loss}  # their --loss choices
@@ -108,8 +147,9 @@ class LatentUNetAdapter(UNetAdapter):
     """A UNet with random weights and random per-class conditioning that takes latents directly: the denoising
     workload of a full model without its VAE and text encoder (whose cost is once per image or class)."""
 
-    def __init__(self, unet, latent_size: int, n_classes: int, text_tokens: int, device, dtype, **options):
-        self.name = "sd2-unet-random"
+    def __init__(self, unet, latent_size: int, n_classes: int, text_tokens: int, device, dtype,
+                 name: str = "sd2", **options):
+        self.name = f"{name}-unet-random"
         self.schedule = vp_schedule_from_config(SD_SCHEDULE, "SD schedule")
         self.latent_shape = (unet.config.in_channels, latent_size, latent_size)
         self.image_size, self.image_channels = latent_size, unet.config.in_channels
@@ -150,6 +190,14 @@ class Case:
                        pixels=None if self.pixels is None else self.pixels[:n])
 
 
+def latent_unet(config: dict[str, Any], latent_size: int) -> torch.nn.Module:
+    """diffusers' UNet2DConditionModel from a config of LATENT_MODELS, random weights (torch's default
+    initialisation, on the current default device), for `latent_size` x `latent_size` latents."""
+    from diffusers import UNet2DConditionModel
+
+    return UNet2DConditionModel(sample_size=latent_size, **config)
+
+
 def baseline_dtype(device: torch.device) -> torch.dtype:
     """The baselines' dtype: fp16 on a GPU, fp32 on a CPU, as Li et al.'s code runs."""
     return torch.float16 if device.type == "cuda" else torch.float32
@@ -169,23 +217,24 @@ def build_case(name: str, n_images: int, device: torch.device, dtype: torch.dtyp
     elif name == "tiny-sd":
         adapter = load_model(make_tiny_sd_pipeline(tmp / "tiny-sd"), device=device, dtype=dtype)
         images = random_images
-    elif name == "sd2":
-        from diffusers import UNet2DConditionModel
-
-        torch.manual_seed(0)
+    elif name in LATENT_MODELS:
+        unet_config, text_config = LATENT_MODELS[name]
         latent = 64 if device.type == "cuda" else 16  # 512x512 images on a GPU, 128x128 on a CPU
-        adapter = LatentUNetAdapter(UNet2DConditionModel(sample_size=latent, **SD2_UNET), latent, 16, 77,
-                                    device, dtype)
+        torch.manual_seed(0)
+        with torch.device(device):  # initialised where it runs: on a GPU, seconds less than on its host's CPU
+            unet = latent_unet(unet_config, latent)
+        adapter = LatentUNetAdapter(unet, latent, 16, text_config["max_position_embeddings"], device, dtype, name)
         images = list(torch.randn(n_images, 4, latent, latent, generator=torch.Generator().manual_seed(0)))
     elif family is not None:
         path = family.build(tmp / name)
         adapter = load_model(path, device=device, dtype=dtype, **family.options)
         images = random_images
     else:
-        raise ValueError(f"unknown model {name!r}; choose from digits, tiny-sd, sd2, {', '.join(FAMILIES)}")
+        raise ValueError(f"unknown model {name!r}; choose from digits, tiny-sd, {', '.join(LATENT_MODELS)}, "
+                         f"{', '.join(FAMILIES)}")
     classes = list(classes or (DIGITS if name == "digits" else MVH_CLASSES))
     adapter.encode_classes(classes, PROMPT)
-    pixels = torch.stack(images) if name == "sd2" else adapter.prepare_images(images)
+    pixels = torch.stack(images) if name in LATENT_MODELS else adapter.prepare_images(images)
     keys = np.array([image_key(p) for p in pixels], dtype=np.uint64)
     z0 = adapter.encode_images(pixels).contiguous()
     if family is None:
@@ -239,6 +288,129 @@ def peak_tflops(device: torch.device) -> float | None:
         return None
     name = torch.cuda.get_device_name(device)
     return next((peak for key, peak in PEAK_TFLOPS.items() if key in name), None)
+
+
+TIMED_REGION = "throughput.genfast_timed"
+"""The record_function range around genfast's timed work: the window the device's busy fraction is taken over."""
+DEVICE_WORK = frozenset({"kernel", "gpu_memcpy", "gpu_memset"})
+"""Kineto's activity types of work executing on the device (the work torch.cuda._annotate_cuda_graph_trace counts);
+the device-side copies of record_function ranges ("gpu_user_annotation") and synchronisation records are not."""
+BUSY_TARGET = 0.95  # issue 13: the device busy >= 95% of the run on the bundled model and tiny SD
+BUSY_TARGET_MODELS = ("digits", "tiny-sd")
+"""The rows the busy target is judged on (issue 13 sets it for the bundled model and tiny SD); elsewhere the
+fraction is reported and the target is n/a."""
+BUSY_TARGET_NA = "n/a (target set for digits and tiny-sd)"
+
+
+def covered_length(intervals: Iterable[tuple[float, float]], window: tuple[float, float]) -> float:
+    """The length of the union of the (start, end) `intervals` inside `window`: overlapping ones (kernels on
+    concurrent streams) counted once, whatever lies outside the window left out."""
+    low, high = window
+    total, reach = 0.0, low
+    for start, end in sorted(intervals):
+        start, end = max(start, reach), min(end, high)
+        if end > start:  # sorted by start, so whatever of [start, end] precedes `reach` is already counted
+            total, reach = total + end - start, end
+    return total
+
+
+@dataclass(frozen=True)
+class TraceEvent:
+    """One event of a profiler trace as device_busy reads it: its name, Kineto activity type ("kernel",
+    "gpu_memcpy", "user_annotation", "cpu_op", ...) and its start and end in microseconds."""
+
+    name: str
+    kind: str
+    start: float
+    end: float
+
+
+def trace_events(prof: profile) -> list[TraceEvent]:
+    """The events of a finished torch.profiler run, read straight from its Kineto results (about 2-4 us an event
+    on the development CPU), not through prof.events(), which builds the FunctionEvent tree (parents, children,
+    CPU children) device_busy does not need, at 50-320 us an event there: a GPU run of a few hundred batches traces
+    hundreds of thousands of events."""
+    raw = list(prof.profiler.kineto_results.events())
+    host = {e.name() for e in raw if e.device_type() == torch.autograd.DeviceType.CPU}
+    return [TraceEvent(e.name(), event_kind(e, host), e.start_ns() / 1e3, (e.start_ns() + e.duration_ns()) / 1e3)
+            for e in raw]
+
+
+def event_kind(event: Any, host_names: set[str]) -> str:
+    """A Kineto event's activity type: its own where torch exposes it (`activity_type()`), else read from its
+    device and name (older torch): on the host, a range named TIMED_REGION is the region's user_annotation, the
+    rest cpu_op; on the device, one named as a host event is a range's gpu_user_annotation copy, Kineto's
+    "Event Sync" / "Stream Sync" / "Context Sync" / "Stream Wait Event" records are cuda_sync, "Memcpy ..." and
+    "Memset ..." are copies and sets, and the rest kernels."""
+    kind = getattr(event, "activity_type", None)
+    if kind is not None:
+        return kind()
+    name = event.name()
+    if event.device_type() == torch.autograd.DeviceType.CPU:
+        return "user_annotation" if name == TIMED_REGION else "cpu_op"
+    if name in host_names:
+        return "gpu_user_annotation"
+    if "Sync" in name or "Wait" in name:
+        return "cuda_sync"
+    return "gpu_memcpy" if name.startswith("Memcpy") else "gpu_memset" if name.startswith("Memset") else "kernel"
+
+
+@dataclass(frozen=True)
+class DeviceBusy:
+    """How busy the device was in a profiled run: `device_s` seconds of work (the union of its kernels, copies and
+    sets) within the `window_s` seconds of the host's timed region, from `events` device-work events in it, on
+    the first `images` images of the row (the profiled window)."""
+
+    device_s: float
+    window_s: float
+    events: int
+    images: int | None = None
+
+    @property
+    def fraction(self) -> float:
+        return self.device_s / self.window_s
+
+
+def device_busy(events: Iterable[TraceEvent], region: str = TIMED_REGION) -> DeviceBusy:
+    """The device's busy time within the host-side range `region` of a torch.profiler trace (trace_events). The
+    window is the range as the host recorded it, not the first to the last kernel, so host stalls before the
+    first kernel and after the last count as idle."""
+    events = list(events)
+    ranges = [(e.start, e.end) for e in events if e.name == region and e.kind == "user_annotation"]
+    if len(ranges) != 1:
+        raise ValueError(f"expected one host-side {region!r} range in the trace, found {len(ranges)}")
+    low, high = ranges[0]
+    work = [(e.start, e.end) for e in events if e.kind in DEVICE_WORK]
+    inside = sum(1 for start, end in work if end > low and start < high)
+    return DeviceBusy(covered_length(work, (low, high)) / 1e6, (high - low) / 1e6, inside)
+
+
+def busy_fields(busy: DeviceBusy | None, model: str, images: int | None = None) -> dict[str, Any]:
+    """A speed row's busy columns: the fraction and its parts, the profiled window, the 95% target where it is
+    set (BUSY_TARGET_MODELS; None elsewhere), and a note where there is no fraction (a CPU row: no device; a trace
+    without device work: the profiler did not trace the device)."""
+    target = BUSY_TARGET if model in BUSY_TARGET_MODELS else None
+    fields = {"device_busy": None, "device_busy_s": None, "profiled_s": None, "profiled_images": None,
+              "busy_target": target, "busy_target_met": None, "busy_note": "no device"}
+    if busy is None:
+        return fields
+    fields.update(device_busy_s=busy.device_s, profiled_s=busy.window_s, profiled_images=busy.images)
+    if busy.events == 0:
+        return fields | {"busy_note": "the profiler recorded no device work (is CUPTI available?)"}
+    window = "" if busy.images is None or busy.images == images else f", on the first {busy.images} of {images} images"
+    return fields | {"device_busy": busy.fraction,
+                     "busy_target_met": None if target is None else busy.fraction >= target,
+                     "busy_note": f"genfast run once more, untimed, under torch.profiler{window}"}
+
+
+def busy_text(row: dict[str, Any]) -> str:
+    """A row's busy fraction against its target (n/a where none is set), or n/a and why there is no fraction."""
+    if row["device_busy"] is None:
+        return f"n/a ({row['busy_note']})"
+    if row["busy_target"] is None:
+        return f"{100 * row['device_busy']:.1f}% (target: {BUSY_TARGET_NA})"
+    met = "met" if row["busy_target_met"] else "not met"
+    return f"{100 * row['device_busy']:.1f}% (>= {100 * row['busy_target']:g}%: {met})"
 
 
 def their_unet(adapter: UNetAdapter, dtype: torch.dtype) -> torch.nn.Module:
@@ -791,15 +963,42 @@ def run_genfast(case: Case, method: Method, seed: int, batch_size: int,
     try:
         _sync(adapter.device)
         start = time.perf_counter()
-        z0 = case.z0 if case.pixels is None else adapter.encode_images(case.pixels)
-        score_images(adapter, method, z0, case.keys, seed=seed, batch_size=batch_size, on_finished=finished,
-                     denoise=None if denoise is None else recording)
-        _sync(adapter.device)
+        with record_function(TIMED_REGION):
+            z0 = case.z0 if case.pixels is None else adapter.encode_images(case.pixels)
+            score_images(adapter, method, z0, case.keys, seed=seed, batch_size=batch_size, on_finished=finished,
+                         denoise=None if denoise is None else recording)
+            _sync(adapter.device)
         elapsed = time.perf_counter() - start
     finally:
         if denoise is None:
             delattr(adapter, hook)
     return predictions, evaluations, elapsed, calls
+
+
+PROFILE_IMAGES = 1
+"""Images in the profiled window of a row not in BUSY_TARGET_MODELS (--profile-images): a Stable Diffusion
+architecture's image is 1,525 evaluations (Li et al.'s 16-class schedule), some 24 batches of 64 rows, and each
+plain UNet forward records about 18,000 host op events (counted on the meta device for sd15 and sd2) besides its
+kernels and launches: one image traces some 5 x 10^5 events. The target rows, whose traces are small (the bundled
+model: ~2,000 events a batch), profile all their images."""
+
+
+def profile_images(name: str, n_images: int, requested: int | None) -> int:
+    """The images of the row's profiled window: `requested` (--profile-images; 0: all), else all of a target
+    row's (BUSY_TARGET_MODELS) and PROFILE_IMAGES of any other; never more than the row has."""
+    if requested is None:
+        requested = 0 if name in BUSY_TARGET_MODELS else PROFILE_IMAGES
+    return n_images if requested <= 0 else min(requested, n_images)
+
+
+def profiled_busy(case: Case, method: Method, seed: int, batch_size: int, denoise=None,
+                  images: int | None = None) -> DeviceBusy:
+    """genfast's run once more under torch.profiler (untimed: the profiler slows the host, so the timed runs go
+    without it) on the first `images` images (None: all), and how busy the device was in its timed region."""
+    window = case if images is None or images >= len(case.keys) else case.head(images)
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        run_genfast(window, method, seed, batch_size, denoise)
+    return replace(device_busy(trace_events(prof)), images=len(window.keys))
 
 
 def replay_floor(case: Case, calls: list, denoise=None) -> float:
@@ -818,17 +1017,48 @@ def replay_floor(case: Case, calls: list, denoise=None) -> float:
     return time.perf_counter() - start
 
 
-def speed(args, device: torch.device, tmp: Path) -> list[dict]:
+DEFAULT_IMAGES = {"digits": 8, "tiny-sd": 4, "sd15": 4, "sd2": 4}
+"""Images per speed row on a GPU when --images does not say (a family row: 2); on a CPU a Stable Diffusion
+architecture's row takes 1."""
+
+
+def per_model(text: str) -> dict[str | None, int]:
+    """--images and --repeats: "N" (every model), "model=N,..." (those models) or both ("2,sd2=1"); key None is
+    every model."""
+    counts: dict[str | None, int] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, count = item.rpartition("=")
+        if not count.isdigit() or int(count) < 1:
+            raise argparse.ArgumentTypeError(f"takes N or model=N with N >= 1, got {item!r}")
+        counts[name or None] = int(count)
+    return counts
+
+
+def for_model(name: str, requested: dict[str | None, int] | None, default: int) -> int:
+    """Model `name`'s count from a per_model option: its own, else every model's, else `default`."""
+    requested = requested or {}
+    return requested.get(name, requested.get(None, default))
+
+
+def images_for(name: str, requested: dict[str | None, int] | None, device: torch.device) -> int:
+    """The images of model `name`'s row: --images (`requested`) for it, else for every model, else the default
+    (DEFAULT_IMAGES; a latent model's 1 on a CPU)."""
+    default = 1 if name in LATENT_MODELS and device.type == "cpu" else DEFAULT_IMAGES.get(name, 2)
+    return for_model(name, requested, default)
+
+
+def speed(args, device: torch.device, tmp: Path, on_row: Callable[[list[dict]], None] | None = None) -> list[dict]:
     """The speed rows: the baseline (their real loop, or a family's plain loop) at each of its batch sizes,
-    genfast and the floor, interleaved repeats."""
+    genfast and the floor, interleaved repeats; `on_row` sees the rows so far after each (to write them as they
+    come)."""
     results = []
     base_dtype = baseline_dtype(device)
     for name in args.models:
-        n_images = args.images or {"digits": 8, "tiny-sd": 4, "sd2": 4 if device.type == "cuda" else 1}.get(name, 2)
+        n_images = images_for(name, args.images, device)
         case = build_case(name, n_images, device, args.dtype or base_dtype, tmp)
         n_classes = len(case.adapter.class_names)
         method = Li2023(n_samples=tuple(args.li_samples), to_keep=tuple(args.li_keep)) if args.li_samples else Li2023()
-        if name == "sd2" and device.type == "cpu" and not args.li_samples:
+        if name in LATENT_MODELS and device.type == "cpu" and not args.li_samples:
             method = Li2023(n_samples=(4, 16), to_keep=(4, 1))  # a CPU-sized schedule; equal work on both sides
         exact = is_deterministic(case.adapter)
         batch_size = args.batch_size or case.adapter.default_batch_size
@@ -858,8 +1088,9 @@ def speed(args, device: torch.device, tmp: Path) -> list[dict]:
             baseline(first, method, args.seed, batch_size=b)
         # interleaved repeats, medians: this machine's timings drift between runs
         base_times: dict[int, list[float]] = {b: [] for b in li_batch_sizes}
-        gen_times, floor_times = [], []
-        for _ in range(args.repeats):
+        gen_times, floor_times, flops = [], [], None
+        repeats = for_model(name, args.repeats, 3)
+        for _ in range(repeats):
             _peak_reset(device)
             for b in li_batch_sizes:
                 base_pred, base_evals, base_s, _ = baseline(case, method, args.seed, batch_size=b)
@@ -870,8 +1101,12 @@ def speed(args, device: torch.device, tmp: Path) -> list[dict]:
             gen_peak = _peak_mib(device)
             floor_times.append(replay_floor(case, calls, compiled))
             gen_times.append(gen_s)
-            flops = flops_per_evaluation(case, calls[0])
+            if flops is None:  # the same batches every repeat
+                flops = flops_per_evaluation(case, calls[0])
             del calls
+        profiled = profile_images(name, n_images, args.profile_images)
+        busy = (profiled_busy(case, method, args.seed, batch_size, compiled, profiled) if device.type == "cuda"
+                else None)
         # decisions: the plain loop draws genfast's noise itself; their loop once more (untimed) on genfast's noise
         if unet is not None:
             base_pred = run_li_real(case, method, args.seed, unet, li_batch_sizes[0], genfast_noise=True)[0]
@@ -887,7 +1122,7 @@ def speed(args, device: torch.device, tmp: Path) -> list[dict]:
             "schedule": [list(x) for x in method.schedule(n_classes)], "schedule_note": schedule,
             "batch_size": batch_size, "evaluations": gen_evals, "baseline_evaluations": base_evals,
             "baseline_batch_size": head["batch_size"],
-            "baseline_s": head["seconds"], "genfast_s": gen_s, "floor_s": floor_s, "repeats": args.repeats,
+            "baseline_s": head["seconds"], "genfast_s": gen_s, "floor_s": floor_s, "repeats": repeats,
             "baseline_s_all": head["seconds_all"], "genfast_s_all": gen_times, "floor_s_all": floor_times,
             "baseline_evals_per_s": head["evals_per_s"], "genfast_evals_per_s": gen_evals / gen_s,
             "baseline_images_per_s": n_images / head["seconds"], "genfast_images_per_s": n_images / gen_s,
@@ -898,9 +1133,12 @@ def speed(args, device: torch.device, tmp: Path) -> list[dict]:
             "target_speedup": target, "target_met": min(r["speedup"] for r in base_rows) >= target,
             "timed_from": "latents" if case.pixels is None else "pixels", "compile": args.compile,
             "warm_up_s": warm_s, "flops_per_evaluation": flops, "effective_tflops": flops * gen_evals / gen_s / 1e12,
-            "peak_tflops": peak_tflops(device),
+            "peak_tflops": peak_tflops(device), **busy_fields(busy, name, n_images),
         }
+        row["busy_text"] = busy_text(row)
         results.append(row)
+        if on_row is not None:
+            on_row(results)
         for r in base_rows:
             print(f"{label}@{r['batch_size']:<4d} {r['seconds']:8.2f} s  {r['evals_per_s']:9.1f} evals/s  "
                   f"(genfast x{r['speedup']:.2f})")
@@ -914,11 +1152,15 @@ def speed(args, device: torch.device, tmp: Path) -> list[dict]:
         print(f"genfast@{batch_size:<4d} {gen_s:8.2f} s  {row['genfast_evals_per_s']:9.1f} evals/s{mode}\n"
               f"floor        {floor_s:8.2f} s  overhead {100 * row['overhead_over_floor']:.1f}%  "
               f"decisions agree {100 * row['decisions_agree']:.0f}% ({decided})", flush=True)
+        window = (f": device {row['device_busy_s']:.3f} s of the profiled run's {row['profiled_s']:.3f} s on "
+                  f"{row['profiled_images']} of {n_images} images (timed unprofiled, all images: {gen_s:.3f} s)"
+                  if row["device_busy"] is not None else "")
+        print(f"busy         {busy_text(row)}{window}", flush=True)
         del case, unet, baseline
     print("\n| model | baseline | device | dtype | images | evals | baseline evals/s (batch) | "
           "genfast evals/s (batch) | genfast / baseline | overhead vs floor | peak MiB (base / genfast) | "
-          "same decisions | exact savings (not applicable) | target |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "same decisions | exact savings (not applicable) | target | device busy |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         base = ", ".join(f"{x['evals_per_s']:.1f} ({x['batch_size']})" for x in r["baseline_runs"])
         ratio = ", ".join(f"{x['speedup']:.2f}x" for x in r["baseline_runs"])
@@ -928,7 +1170,7 @@ def speed(args, device: torch.device, tmp: Path) -> list[dict]:
         print(f"| {r['model']} | {r['baseline_label']} | {r['device']} | {r['dtype']} | {r['images']} | "
               f"{r['evaluations']} | {base} | {r['genfast_evals_per_s']:.1f} ({r['batch_size']}) | {ratio} | "
               f"{100 * r['overhead_over_floor']:.1f}% | {r['baseline_peak_mib']:.0f} / {r['genfast_peak_mib']:.0f} | "
-              f"{100 * r['decisions_agree']:.0f}% | {savings} | {target} |")
+              f"{100 * r['decisions_agree']:.0f}% | {savings} | {target} | {busy_text(r)} |")
     return results
 
 
@@ -945,8 +1187,9 @@ ACCURACY_METHODS: list[tuple[str, Method]] = [
 
 def accuracy(args, device: torch.device) -> list[dict]:
     x, y = load_split("test")
-    if args.images:
-        x, y = x[: args.images], y[: args.images]
+    n_images = (args.images or {}).get("digits", (args.images or {}).get(None))  # default: the whole split
+    if n_images:
+        x, y = x[:n_images], y[:n_images]
     results = []
     for label, method in ACCURACY_METHODS:
         clf = Classifier("digits", DIGITS, method=method, seed=args.seed, device=device, batch_size=args.batch_size)
@@ -974,10 +1217,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mode", choices=("speed", "accuracy"), default="speed")
     parser.add_argument("--models", type=lambda s: s.split(","), default=None,
-                        help="comma-separated: digits, tiny-sd, sd2 and the families sdxl, sd3, flux, dit, if, amused, "
-                             "janus (default: digits,tiny-sd, plus sd2 on a GPU)")
-    parser.add_argument("--images", type=int, default=None, help="images per model (default: a few per model)")
-    parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
+                        help="comma-separated: digits, tiny-sd, sd15, sd2 (the SD 1.5 and SD 2-base architectures with "
+                             "random weights) and the families sdxl, sd3, flux, dit, if, amused, janus (default: "
+                             "digits,tiny-sd, plus sd15,sd2 on a GPU)")
+    parser.add_argument("--images", type=per_model, default=None,
+                        help="images per model: N, or model=N,... (default: digits 8, tiny-sd 4, sd15 and sd2 4 on "
+                             "a GPU and 1 on a CPU, a family 2)")
+    parser.add_argument("--profile-images", type=int, default=None,
+                        help="images of the profiled run that measures the device's busy fraction on CUDA (0: all; "
+                             f"default: all for {', '.join(BUSY_TARGET_MODELS)}, {PROFILE_IMAGES} for other models)")
+    parser.add_argument("--device", default=None,
+                        help="cuda or cpu (default: cuda when available); on cuda each speed row also reports the "
+                             "fraction of genfast's timed run the device was busy, from torch.profiler (target "
+                             ">= 95%% on digits and tiny-sd)")
     parser.add_argument("--dtype", default=None, choices=("float32", "float16", "bfloat16"),
                         help="genfast's dtype (default: the adapter's; their loop runs fp16 on GPU, fp32 on CPU)")
     parser.add_argument("--batch-size", type=int, default=None, help="genfast's rows per denoiser call")
@@ -990,7 +1242,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compile", choices=COMPILE_MODES, default="off",
                         help="genfast's compile= (default: off); the first batch, which compiles, is timed apart")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--repeats", type=int, default=3, help="timed repeats per side; medians are reported")
+    parser.add_argument("--repeats", type=per_model, default=None,
+                        help="timed repeats per side, N or model=N,... (default 3); medians are reported")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--json", type=Path, default=None, help="write the results as JSON here")
     args = parser.parse_args(argv)
@@ -1001,15 +1254,28 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.models is None:
-        args.models = ["digits", "tiny-sd"] + (["sd2"] if device.type == "cuda" else [])
+        args.models = ["digits", "tiny-sd"] + (["sd15", "sd2"] if device.type == "cuda" else [])
+    for option in ("images", "repeats"):  # a misspelt model would silently take the default
+        unknown = sorted(set(getattr(args, option) or {}) - {None} - set(args.models))
+        if unknown:
+            parser.error(f"--{option} names {', '.join(unknown)}, not among --models {','.join(args.models)}")
+    meta = {"date": date.today().isoformat(), "command": " ".join(sys.argv if argv is None else ["throughput.py",
+                                                                                                  *argv]),
+            "device": str(device), "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else
+            platform.processor() or platform.machine(), "cpu_threads": torch.get_num_threads(),
+            "torch": torch.__version__, "genfast": genfast.__version__}
+
+    def write(rows: list[dict], complete: bool) -> None:
+        """The JSON so far: after every speed row (complete false), so a run cut short keeps its rows."""
+        if args.json:
+            args.json.write_text(json.dumps({"meta": meta, "mode": args.mode, "complete": complete, "results": rows},
+                                            indent=2))
+
     with tempfile.TemporaryDirectory() as tmp:
-        rows = speed(args, device, Path(tmp)) if args.mode == "speed" else accuracy(args, device)
-    meta = {"date": date.today().isoformat(), "command": " ".join(sys.argv), "device": str(device),
-            "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
-            or platform.machine(), "cpu_threads": torch.get_num_threads(), "torch": torch.__version__,
-            "genfast": genfast.__version__}
+        rows = (speed(args, device, Path(tmp), partial(write, complete=False)) if args.mode == "speed" else
+                accuracy(args, device))
+    write(rows, complete=True)
     if args.json:
-        args.json.write_text(json.dumps({"meta": meta, "mode": args.mode, "results": rows}, indent=2))
         print(f"wrote {args.json}")
     return 0
 
